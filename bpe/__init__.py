@@ -1,0 +1,28 @@
+"""bpe: byte-level BPE with a compiled core. tiktoken's API and ids, faster.
+
+>>> import bpe
+>>> enc = bpe.get_encoding("o200k_base")  # doctest: +SKIP
+>>> enc.encode("hello world")  # doctest: +SKIP
+[24912, 2375]
+"""
+
+from bpe.core import Encoding
+from bpe.load import dump_tiktoken_bpe, load_tiktoken_bpe
+from bpe.registry import (
+    encoding_for_model,
+    encoding_name_for_model,
+    get_encoding,
+    list_encoding_names,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Encoding",
+    "get_encoding",
+    "encoding_for_model",
+    "encoding_name_for_model",
+    "list_encoding_names",
+    "load_tiktoken_bpe",
+    "dump_tiktoken_bpe",
+]

@@ -1,0 +1,831 @@
+# The compiled engine: a byte-string -> rank table, BPE merging, and hand-written
+# pretokenizer scanners for the three tiktoken pattern families.
+#
+# Everything here works on plain C data (UTF-8 bytes, rank arrays) and runs without the
+# GIL; bpe/core.py is the Python face (arguments, special tokens, docs, pickling).
+# Compiler directives are set in one place, setup.py (BPE_CYTHON_DEBUG=1 turns checks on).
+
+from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
+from cpython.list cimport PyList_New, PyList_SET_ITEM
+from cpython.long cimport PyLong_FromUnsignedLong
+from cpython.ref cimport Py_INCREF
+from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t
+from libc.stdlib cimport malloc, realloc, free
+from libc.string cimport memcpy, memset
+
+from bpe._types cimport rank_t, NO_RANK, RankVec
+
+cdef extern from *:
+    """
+    #define BPE_K0 0x9E3779B97F4A7C15ULL
+    #define BPE_K1 0xFF51AFD7ED558CCDULL
+    #define BPE_K2 0xC4CEB9FE1A85EC53ULL
+    """
+    const uint64_t BPE_K0
+    const uint64_t BPE_K1
+    const uint64_t BPE_K2
+
+cdef extern from "Python.h":
+    const char* PyUnicode_AsUTF8AndSize(object text, Py_ssize_t* size) except NULL
+
+
+# ---------------------------------------------------------------------------------------
+# Growable rank array
+
+cdef inline int vec_push(RankVec* v, rank_t r) noexcept nogil:
+    cdef size_t cap
+    cdef rank_t* data
+    if v.size == v.capacity:
+        cap = v.capacity * 2 if v.capacity else 64
+        data = <rank_t*>realloc(v.data, cap * sizeof(rank_t))
+        if data == NULL:
+            return -1
+        v.data = data
+        v.capacity = cap
+    v.data[v.size] = r
+    v.size += 1
+    return 0
+
+
+cdef list vec_to_list(const RankVec* v):
+    """The ranks as a Python list of ints (the one place that builds Python objects)."""
+    cdef list out = PyList_New(v.size)
+    cdef size_t k
+    cdef object item
+    for k in range(v.size):
+        item = PyLong_FromUnsignedLong(v.data[k])
+        Py_INCREF(item)  # PyList_SET_ITEM steals a reference
+        PyList_SET_ITEM(out, k, item)
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# The rank table: open addressing over token byte strings stored in one blob.
+
+cdef struct Slot:
+    rank_t rank      # NO_RANK marks an empty slot
+    uint32_t tag     # high bits of the hash, compared before the bytes
+
+
+cdef struct Vocab:
+    uint8_t* blob        # all token bytes, concatenated
+    uint64_t* offset     # per rank: where its bytes start in blob
+    uint32_t* length     # per rank: how many bytes, or NO_RANK where no token has this rank
+    rank_t n_ranks       # max rank + 1
+    Slot* slots
+    uint64_t mask        # number of slots - 1 (a power of two)
+    size_t max_len       # longest token, in bytes
+    rank_t byte_rank[256]
+
+
+cdef inline uint64_t hash_bytes(const uint8_t* p, size_t n) noexcept nogil:
+    cdef uint64_t h = BPE_K0 ^ (n * BPE_K1)
+    cdef uint64_t w
+    while n >= 8:
+        memcpy(&w, p, 8)
+        h = (h ^ w) * BPE_K2
+        h ^= h >> 29
+        p += 8
+        n -= 8
+    if n:
+        w = 0
+        memcpy(&w, p, n)
+        h = (h ^ w) * BPE_K1
+    h ^= h >> 32
+    h *= BPE_K2
+    h ^= h >> 29
+    return h
+
+
+cdef inline rank_t vocab_lookup(const Vocab* v, const uint8_t* p, size_t n) noexcept nogil:
+    """The rank of the token with bytes p[:n], or NO_RANK."""
+    cdef uint64_t h, i
+    cdef uint32_t tag
+    cdef rank_t r
+    cdef const uint8_t* q
+    cdef size_t k
+    if n > v.max_len:
+        return NO_RANK
+    if n == 1:
+        return v.byte_rank[p[0]]
+    h = hash_bytes(p, n)
+    tag = <uint32_t>(h >> 32)
+    i = h & v.mask
+    while True:
+        r = v.slots[i].rank
+        if r == NO_RANK:
+            return NO_RANK
+        if v.slots[i].tag == tag and v.length[r] == n:
+            q = v.blob + v.offset[r]
+            k = 0
+            while k < n and q[k] == p[k]:
+                k += 1
+            if k == n:
+                return r
+        i = (i + 1) & v.mask
+
+
+# ---------------------------------------------------------------------------------------
+# BPE merge of one piece.
+#
+# The result must equal tiktoken's: repeatedly merge the adjacent pair whose bytes have the
+# lowest rank, the leftmost one among equal ranks. Short pieces use tiktoken's own O(n^2)
+# scan over a small array (it touches little memory and wins below a few dozen bytes);
+# longer ones use a binary heap of (rank, start) keys with lazy deletion over a linked list
+# of parts, O(n log n), so that a megabyte-long piece stays fast.
+
+DEF SMALL_PIECE = 48
+
+cdef int merge_small(const Vocab* v, const uint8_t* s, size_t n, RankVec* out) noexcept nogil:
+    cdef size_t start[SMALL_PIECE + 1]
+    cdef rank_t part_rank[SMALL_PIECE]
+    cdef rank_t pair_rank[SMALL_PIECE]
+    cdef size_t m = n, k, best
+    cdef rank_t r, best_rank
+    for k in range(n + 1):
+        start[k] = k
+    for k in range(n):
+        part_rank[k] = v.byte_rank[s[k]]
+    for k in range(n - 1):
+        pair_rank[k] = vocab_lookup(v, s + k, 2)
+    while m > 1:
+        best_rank = NO_RANK
+        best = 0
+        for k in range(m - 1):
+            if pair_rank[k] < best_rank:
+                best_rank = pair_rank[k]
+                best = k
+        if best_rank == NO_RANK:
+            break
+        # Part best absorbs part best + 1.
+        part_rank[best] = best_rank
+        for k in range(best + 1, m - 1):
+            start[k] = start[k + 1]
+            part_rank[k] = part_rank[k + 1]
+            pair_rank[k] = pair_rank[k + 1]
+        start[m - 1] = start[m]
+        m -= 1
+        if best + 1 < m:
+            pair_rank[best] = vocab_lookup(v, s + start[best], start[best + 2] - start[best])
+        if best > 0:
+            pair_rank[best - 1] = vocab_lookup(v, s + start[best - 1], start[best + 1] - start[best - 1])
+    for k in range(m):
+        if part_rank[k] == NO_RANK:
+            return -2 - <int>s[start[k]]
+        if vec_push(out, part_rank[k]):
+            return -1
+    return 0
+
+
+cdef inline void heap_push(uint64_t* heap, size_t* size, uint64_t key) noexcept nogil:
+    cdef size_t i = size[0], parent
+    size[0] += 1
+    while i > 0:
+        parent = (i - 1) >> 1
+        if heap[parent] <= key:
+            break
+        heap[i] = heap[parent]
+        i = parent
+    heap[i] = key
+
+
+cdef inline uint64_t heap_pop(uint64_t* heap, size_t* size) noexcept nogil:
+    cdef uint64_t top = heap[0], last
+    cdef size_t i = 0, child, n
+    size[0] -= 1
+    n = size[0]
+    last = heap[n]
+    while True:
+        child = 2 * i + 1
+        if child >= n:
+            break
+        if child + 1 < n and heap[child + 1] < heap[child]:
+            child += 1
+        if heap[child] >= last:
+            break
+        heap[i] = heap[child]
+        i = child
+    heap[i] = last
+    return top
+
+
+cdef int merge_large(const Vocab* v, const uint8_t* s, size_t n, RankVec* out) noexcept nogil:
+    # Parts are named by the byte where they start; nxt/prv link the live ones.
+    cdef uint32_t* nxt = <uint32_t*>malloc((n + 1) * sizeof(uint32_t))
+    cdef uint32_t* prv = <uint32_t*>malloc((n + 1) * sizeof(uint32_t))
+    cdef rank_t* part_rank = <rank_t*>malloc(n * sizeof(rank_t))
+    cdef rank_t* pair_rank = <rank_t*>malloc(n * sizeof(rank_t))
+    cdef uint64_t* heap = <uint64_t*>malloc((3 * n + 4) * sizeof(uint64_t))
+    cdef size_t heap_size = 0, i, j, after, k
+    cdef uint64_t key
+    cdef rank_t r
+    cdef int rc = 0
+    if nxt == NULL or prv == NULL or part_rank == NULL or pair_rank == NULL or heap == NULL:
+        rc = -1
+    else:
+        for i in range(n):
+            nxt[i] = i + 1
+            prv[i] = i - 1 if i else 0
+            part_rank[i] = v.byte_rank[s[i]]
+            pair_rank[i] = vocab_lookup(v, s + i, 2) if i + 1 < n else NO_RANK
+            if pair_rank[i] != NO_RANK:
+                heap_push(heap, &heap_size, (<uint64_t>pair_rank[i] << 32) | i)
+        while heap_size:
+            key = heap_pop(heap, &heap_size)
+            i = <size_t><uint32_t>key
+            r = <rank_t>(key >> 32)
+            if pair_rank[i] != r:
+                continue  # stale: part i has changed since this key was pushed
+            # 1. part i absorbs the part after it
+            j = nxt[i]
+            after = nxt[j]
+            part_rank[i] = r
+            nxt[i] = after
+            if after < n:
+                prv[after] = i
+            pair_rank[j] = NO_RANK
+            # 2. the pair that now starts at i
+            pair_rank[i] = vocab_lookup(v, s + i, nxt[after] - i) if after < n else NO_RANK
+            if pair_rank[i] != NO_RANK:
+                heap_push(heap, &heap_size, (<uint64_t>pair_rank[i] << 32) | i)
+            # 3. the pair that ends with part i
+            if i > 0:
+                k = prv[i]
+                pair_rank[k] = vocab_lookup(v, s + k, after - k)
+                if pair_rank[k] != NO_RANK:
+                    heap_push(heap, &heap_size, (<uint64_t>pair_rank[k] << 32) | k)
+        i = 0
+        while i < n:
+            if part_rank[i] == NO_RANK:
+                rc = -2 - <int>s[i]
+                break
+            if vec_push(out, part_rank[i]):
+                rc = -1
+                break
+            i = nxt[i]
+    free(nxt)
+    free(prv)
+    free(part_rank)
+    free(pair_rank)
+    free(heap)
+    return rc
+
+
+cdef inline int encode_piece(const Vocab* v, const uint8_t* s, size_t n, RankVec* out) noexcept nogil:
+    """Append the ranks of one piece. 0 on success, -1 out of memory, -2-b: byte b has no rank."""
+    cdef rank_t r = vocab_lookup(v, s, n)
+    if r != NO_RANK:
+        return vec_push(out, r)
+    if n <= SMALL_PIECE:
+        return merge_small(v, s, n, out)
+    return merge_large(v, s, n, out)
+
+
+# ---------------------------------------------------------------------------------------
+# Pretokenizer scanners.
+#
+# Each returns the end of the piece that starts at byte i of valid UTF-8 text s[:n], exactly
+# where the `regex` module (leftmost-first alternation, backtracking) ends the match of the
+# family's pattern. The reasoning for each alternative is written next to it; the tests hold
+# each scanner to the `regex` reference on arbitrary Unicode.
+
+cdef enum:
+    C_L = 1     # \p{L}
+    C_N = 2     # \p{N}
+    C_UP = 4    # [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]
+    C_LO = 8    # [\p{Ll}\p{Lm}\p{Lo}\p{M}]
+    C_WS = 16   # \s (White_Space)
+
+# Class bits of every code point, at tiktoken's Unicode version (set by set_unicode_classes).
+cdef uint8_t UCLASS[0x110000]
+
+
+def set_unicode_classes(const uint8_t[::1] classes):  # IN: one byte of class bits per code point
+    """Install the code point classes the scanners use (bpe/core.py calls this once)."""
+    if classes.shape[0] != 0x110000:
+        raise ValueError(f"expected 0x110000 class bytes, got {classes.shape[0]}")
+    memcpy(UCLASS, &classes[0], 0x110000)
+
+
+cdef inline uint8_t cls_at(const uint8_t* s, size_t i, size_t* ln) noexcept nogil:
+    """Class bits of the code point at byte i; its UTF-8 length goes to ln."""
+    cdef uint8_t b = s[i]
+    if b < 0x80:
+        ln[0] = 1
+        return UCLASS[b]
+    if b < 0xE0:
+        ln[0] = 2
+        return UCLASS[((b & 0x1F) << 6) | (s[i + 1] & 0x3F)]
+    if b < 0xF0:
+        ln[0] = 3
+        return UCLASS[((b & 0x0F) << 12) | ((s[i + 1] & 0x3F) << 6) | (s[i + 2] & 0x3F)]
+    ln[0] = 4
+    return UCLASS[((b & 0x07) << 18) | ((s[i + 1] & 0x3F) << 12)
+                  | ((s[i + 2] & 0x3F) << 6) | (s[i + 3] & 0x3F)]
+
+
+cdef inline size_t run_of(const uint8_t* s, size_t i, size_t n, uint8_t mask) noexcept nogil:
+    """End of the run of code points from i whose class has a bit of mask."""
+    cdef size_t ln
+    while i < n and cls_at(s, i, &ln) & mask:
+        i += ln
+    return i
+
+
+cdef inline size_t run_of_other(const uint8_t* s, size_t i, size_t n) noexcept nogil:
+    """End of the run of [^\\s\\p{L}\\p{N}] from i."""
+    cdef size_t ln
+    while i < n and not (cls_at(s, i, &ln) & (C_WS | C_L | C_N)):
+        i += ln
+    return i
+
+
+cdef inline size_t contraction(const uint8_t* s, size_t e, size_t n, bint fold) noexcept nogil:
+    """End after an optional 's 't 're 've 'm 'll 'd at e (any case when fold)."""
+    cdef uint8_t b, b2
+    if e + 1 >= n or s[e] != 39:
+        return e
+    b = s[e + 1]
+    b2 = s[e + 2] if e + 2 < n else 0
+    if fold:
+        # Simple case folding: ASCII case, and U+017F LONG S folds to s.
+        if b == 0xC5 and b2 == 0xBF:
+            return e + 3
+        b |= 0x20
+        b2 |= 0x20
+    if b == 115 or b == 116 or b == 109 or b == 100:  # s t m d
+        return e + 2
+    if (b == 114 and b2 == 101) or (b == 118 and b2 == 101) or (b == 108 and b2 == 108):
+        return e + 3  # re ve ll
+    return e
+
+
+cdef inline size_t whitespace_run(const uint8_t* s, size_t i, size_t n,
+                                  size_t* last_start, size_t* newline_end) noexcept nogil:
+    """End of the \\s run from i; where its last code point starts; the end of its last \\r or \\n (0: none)."""
+    cdef size_t ln
+    last_start[0] = i
+    newline_end[0] = 0
+    while i < n and cls_at(s, i, &ln) & C_WS:
+        if s[i] == 13 or s[i] == 10:
+            newline_end[0] = i + 1
+        last_start[0] = i
+        i += ln
+    return i
+
+
+cdef inline size_t up_to_three_digits(const uint8_t* s, size_t i, size_t n) noexcept nogil:
+    """\\p{N}{1,3} from i (the code point at i is known to be \\p{N})."""
+    cdef size_t ln, k = 1
+    cls_at(s, i, &ln)
+    i += ln
+    while k < 3 and i < n and cls_at(s, i, &ln) & C_N:
+        i += ln
+        k += 1
+    return i
+
+
+# r50k / p50k / gpt2:  's|'t|... | ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s
+cdef size_t next_gpt2(const uint8_t* s, size_t i, size_t n) noexcept nogil:
+    cdef size_t l0, ln, w, last_start, nl_end, e
+    cdef uint8_t c0 = cls_at(s, i, &l0), c1
+    e = contraction(s, i, n, False)
+    if e != i:
+        return e
+    if s[i] == 32 and i + 1 < n:
+        # ' ?X++' tries the space first; a space is never L, N or "other" itself.
+        c1 = cls_at(s, i + 1, &ln)
+        if c1 & C_L:
+            return run_of(s, i + 1, n, C_L)
+        if c1 & C_N:
+            return run_of(s, i + 1, n, C_N)
+        if not (c1 & C_WS):
+            return run_of_other(s, i + 1, n)
+    if c0 & C_L:
+        return run_of(s, i, n, C_L)
+    if c0 & C_N:
+        return run_of(s, i, n, C_N)
+    if not (c0 & C_WS):
+        return run_of_other(s, i, n)
+    w = whitespace_run(s, i, n, &last_start, &nl_end)
+    if w == n:
+        return n            # \s++$
+    if last_start > i:
+        return last_start   # \s+(?!\S): give the last space back to the next piece
+    return i + l0           # \s
+
+
+# cl100k:  '(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+
+#          | ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s
+cdef size_t next_cl100k(const uint8_t* s, size_t i, size_t n) noexcept nogil:
+    cdef size_t l0, ln, w, last_start, nl_end, e
+    cdef uint8_t c0 = cls_at(s, i, &l0)
+    cdef uint8_t b0 = s[i]
+    e = contraction(s, i, n, True)
+    if e != i:
+        return e
+    if c0 & C_L:
+        return run_of(s, i, n, C_L)
+    if not (c0 & C_N) and b0 != 13 and b0 != 10:
+        # The possessive prefix takes this code point; letters must follow.
+        if i + l0 < n and cls_at(s, i + l0, &ln) & C_L:
+            return run_of(s, i + l0, n, C_L)
+    if c0 & C_N:
+        return up_to_three_digits(s, i, n)
+    e = i
+    if b0 == 32 and i + 1 < n and not (cls_at(s, i + 1, &ln) & (C_WS | C_L | C_N)):
+        e = i + 1
+    elif not (c0 & C_WS):
+        e = i
+    else:
+        e = n + 1  # whitespace: handled below
+    if e <= n:
+        e = run_of_other(s, e, n)
+        while e < n and (s[e] == 13 or s[e] == 10):
+            e += 1
+        return e
+    w = whitespace_run(s, i, n, &last_start, &nl_end)
+    if w == n:
+        return n            # \s++$
+    if nl_end:
+        return nl_end       # \s*[\r\n]: up to the last newline of the run
+    if last_start > i:
+        return last_start   # \s+(?!\S)
+    return i + l0           # \s
+
+
+# o200k: the letter alternatives without their optional one-code-point prefix.
+# First:  [UP]*[LO]+  Backtracking gives back UP code points until [LO]+ can start, so the
+# match is the UP run plus the LO run after it when a lowercase letter follows the UP run,
+# else the UP run up to its last code point that is also LO, else no match.
+cdef inline ptrdiff_t o200k_first(const uint8_t* s, size_t p, size_t n) noexcept nogil:
+    cdef size_t q = p, ln
+    cdef ptrdiff_t last_lo_end = -1
+    cdef uint8_t c
+    while q < n:
+        c = cls_at(s, q, &ln)
+        if not (c & C_UP):
+            break
+        q += ln
+        if c & C_LO:
+            last_lo_end = q
+    if q < n and cls_at(s, q, &ln) & C_LO:
+        return run_of(s, q, n, C_LO)
+    return last_lo_end
+
+
+# Second: [UP]+[LO]*
+cdef inline ptrdiff_t o200k_second(const uint8_t* s, size_t p, size_t n) noexcept nogil:
+    cdef size_t ln
+    if p >= n or not (cls_at(s, p, &ln) & C_UP):
+        return -1
+    return run_of(s, run_of(s, p, n, C_UP), n, C_LO)
+
+
+# o200k: [^\r\n\p{L}\p{N}]?[UP]*[LO]+(?i:'s|...)? | [^\r\n\p{L}\p{N}]?[UP]+[LO]*(?i:'s|...)?
+#        | \p{N}{1,3} | ?[^\s\p{L}\p{N}]+[\r\n/]* | \s*[\r\n]+ | \s+(?!\S) | \s+
+cdef size_t next_o200k(const uint8_t* s, size_t i, size_t n) noexcept nogil:
+    cdef size_t l0, ln, w, last_start, nl_end
+    cdef ptrdiff_t e = -1
+    cdef uint8_t c0 = cls_at(s, i, &l0)
+    cdef uint8_t b0 = s[i]
+    cdef bint prefix = not (c0 & (C_L | C_N)) and b0 != 13 and b0 != 10 and i + l0 < n
+    # Each letter alternative tries with the prefix first, then without it.
+    if prefix:
+        e = o200k_first(s, i + l0, n)
+    if e < 0:
+        e = o200k_first(s, i, n)
+    if e < 0 and prefix:
+        e = o200k_second(s, i + l0, n)
+    if e < 0:
+        e = o200k_second(s, i, n)
+    if e >= 0:
+        return contraction(s, e, n, True)
+    if c0 & C_N:
+        return up_to_three_digits(s, i, n)
+    # Every letter and mark matched above, so the code point is whitespace or "other".
+    e = -1
+    if b0 == 32:
+        if i + 1 < n and not (cls_at(s, i + 1, &ln) & (C_WS | C_L | C_N)):
+            e = i + 1
+    elif not (c0 & C_WS):
+        e = i
+    if e >= 0:
+        e = run_of_other(s, e, n)
+        while <size_t>e < n and (s[e] == 13 or s[e] == 10 or s[e] == 47):
+            e += 1
+        return e
+    w = whitespace_run(s, i, n, &last_start, &nl_end)
+    if nl_end:
+        return nl_end       # \s*[\r\n]+
+    if w == n:
+        return n            # \s+(?!\S) at the end of the text
+    if last_start > i:
+        return last_start   # \s+(?!\S)
+    return w                # \s+
+
+
+cdef inline size_t next_piece(int family, const uint8_t* s, size_t i, size_t n) noexcept nogil:
+    if family == 3:
+        return next_o200k(s, i, n)
+    if family == 2:
+        return next_cl100k(s, i, n)
+    return next_gpt2(s, i, n)
+
+
+cdef int encode_text(const Vocab* v, int family, const uint8_t* s, size_t n, RankVec* out) noexcept nogil:
+    cdef size_t i = 0, e
+    cdef int rc
+    while i < n:
+        e = next_piece(family, s, i, n)
+        rc = encode_piece(v, s + i, e - i, out)
+        if rc:
+            return rc
+        i = e
+    return 0
+
+
+cdef size_t count_text(const Vocab* v, int family, const uint8_t* s, size_t n, RankVec* scratch, int* rc) noexcept nogil:
+    cdef size_t i = 0, e, total = 0
+    while i < n:
+        e = next_piece(family, s, i, n)
+        if vocab_lookup(v, s + i, e - i) != NO_RANK:
+            total += 1
+        else:
+            scratch.size = 0
+            rc[0] = encode_piece(v, s + i, e - i, scratch)
+            if rc[0]:
+                return 0
+            total += scratch.size
+        i = e
+    return total
+
+
+# ---------------------------------------------------------------------------------------
+# The Python-visible engine
+
+cdef class CoreBPE:
+    """Rank table plus scanner: the compiled part of an Encoding.
+
+    ``family`` picks the hand-written scanner (1 gpt2, 2 cl100k, 3 o200k); with 0 the caller
+    splits the text and passes pieces to :meth:`encode_pieces`.
+    """
+    cdef Vocab v
+    cdef readonly int family
+    cdef dict special_decoder   # id -> bytes
+
+    def __cinit__(self):
+        memset(&self.v, 0, sizeof(Vocab))
+
+    def __init__(self, dict mergeable_ranks, dict special_tokens, int family):
+        cdef size_t total = 0, n_slots = 16, k, ln
+        cdef uint64_t h, i, max_rank = 0
+        cdef rank_t r
+        cdef bytes tok
+        cdef object rank_obj
+        for tok, rank_obj in mergeable_ranks.items():
+            if not 0 <= rank_obj < NO_RANK:
+                raise ValueError(f"rank {rank_obj!r} of token {tok!r} is outside 0..{NO_RANK - 1}")
+            total += len(tok)
+            if rank_obj > max_rank:
+                max_rank = rank_obj
+        while n_slots < 2 * len(mergeable_ranks):
+            n_slots *= 2
+        self.family = family
+        self.v.n_ranks = <rank_t>(max_rank + 1) if mergeable_ranks else 0
+        self.v.blob = <uint8_t*>malloc(total + 1)
+        self.v.offset = <uint64_t*>malloc((self.v.n_ranks + 1) * sizeof(uint64_t))
+        self.v.length = <uint32_t*>malloc((self.v.n_ranks + 1) * sizeof(uint32_t))
+        self.v.slots = <Slot*>malloc(n_slots * sizeof(Slot))
+        if not (self.v.blob and self.v.offset and self.v.length and self.v.slots):
+            raise MemoryError()
+        self.v.mask = n_slots - 1
+        for k in range(n_slots):
+            self.v.slots[k].rank = NO_RANK
+        for k in range(self.v.n_ranks):
+            self.v.length[k] = NO_RANK
+        for k in range(256):
+            self.v.byte_rank[k] = NO_RANK
+        total = 0
+        for tok, rank_obj in mergeable_ranks.items():
+            r = rank_obj
+            ln = len(tok)
+            if self.v.length[r] != NO_RANK:
+                raise ValueError(f"rank {r} is given to two tokens: {self.decode_single(r)!r} and {tok!r}")
+            if ln == 0:
+                raise ValueError(f"the empty byte string cannot be a token (rank {r})")
+            memcpy(self.v.blob + total, <const char*>tok, ln)
+            self.v.offset[r] = total
+            self.v.length[r] = ln
+            total += ln
+            if ln > self.v.max_len:
+                self.v.max_len = ln
+            if ln == 1:
+                self.v.byte_rank[(<const uint8_t*><const char*>tok)[0]] = r
+            h = hash_bytes(<const uint8_t*><const char*>tok, ln)
+            i = h & self.v.mask
+            while self.v.slots[i].rank != NO_RANK:
+                i = (i + 1) & self.v.mask
+            self.v.slots[i].rank = r
+            self.v.slots[i].tag = <uint32_t>(h >> 32)
+        self.special_decoder = {rank: text.encode("utf-8") for text, rank in special_tokens.items()}
+
+    def __dealloc__(self):
+        free(self.v.blob)
+        free(self.v.offset)
+        free(self.v.length)
+        free(self.v.slots)
+
+    cdef bytes decode_single(self, rank_t r):
+        if r < self.v.n_ranks and self.v.length[r] != NO_RANK:
+            return PyBytes_FromStringAndSize(<const char*>self.v.blob + self.v.offset[r], self.v.length[r])
+        return None
+
+    cdef raise_for(self, int rc):
+        if rc == -1:
+            raise MemoryError()
+        raise ValueError(f"byte 0x{-2 - rc:02X} has no rank in this vocabulary, so text containing it cannot be encoded")
+
+    # -- encoding ------------------------------------------------------------------------
+
+    def encode_ordinary(self, str text):
+        """Ranks of ``text`` split by the family scanner. Raises UnicodeEncodeError on lone surrogates."""
+        cdef Py_ssize_t n
+        cdef const uint8_t* s = <const uint8_t*>PyUnicode_AsUTF8AndSize(text, &n)
+        cdef RankVec out = RankVec(NULL, 0, 0)
+        cdef int rc
+        try:
+            with nogil:
+                rc = encode_text(&self.v, self.family, s, n, &out)
+            if rc:
+                self.raise_for(rc)
+            return vec_to_list(&out)
+        finally:
+            free(out.data)
+
+    def encode_ordinary_buffer(self, str text):
+        """Like encode_ordinary, as a bytearray of native-endian uint32 (for numpy.frombuffer)."""
+        cdef Py_ssize_t n
+        cdef const uint8_t* s = <const uint8_t*>PyUnicode_AsUTF8AndSize(text, &n)
+        cdef RankVec out = RankVec(NULL, 0, 0)
+        cdef int rc
+        try:
+            with nogil:
+                rc = encode_text(&self.v, self.family, s, n, &out)
+            if rc:
+                self.raise_for(rc)
+            return bytearray((<char*>out.data)[:out.size * sizeof(rank_t)]) if out.size else bytearray()
+        finally:
+            free(out.data)
+
+    def encode_batch_buffer(self, list texts):
+        """Ranks of many texts, flat: (bytearray of uint32 ranks, list of end offsets)."""
+        cdef Py_ssize_t count = len(texts), k
+        cdef Py_ssize_t n
+        cdef const uint8_t** ptrs = <const uint8_t**>malloc((count + 1) * sizeof(uint8_t*))
+        cdef size_t* lens = <size_t*>malloc((count + 1) * sizeof(size_t))
+        cdef size_t* ends = <size_t*>malloc((count + 1) * sizeof(size_t))
+        cdef RankVec out = RankVec(NULL, 0, 0)
+        cdef int rc = 0
+        try:
+            if ptrs == NULL or lens == NULL or ends == NULL:
+                raise MemoryError()
+            for k in range(count):
+                if not isinstance(texts[k], str):
+                    raise TypeError(f"texts[{k}] is {type(texts[k]).__name__}, not str")
+                ptrs[k] = <const uint8_t*>PyUnicode_AsUTF8AndSize(texts[k], &n)
+                lens[k] = n
+            with nogil:
+                for k in range(count):
+                    rc = encode_text(&self.v, self.family, ptrs[k], lens[k], &out)
+                    if rc:
+                        break
+                    ends[k] = out.size
+            if rc:
+                self.raise_for(rc)
+            data = bytearray((<char*>out.data)[:out.size * sizeof(rank_t)]) if out.size else bytearray()
+            return data, [ends[k] for k in range(count)]
+        finally:
+            free(ptrs)
+            free(lens)
+            free(ends)
+            free(out.data)
+
+    def count(self, str text):
+        """Number of tokens of ``text`` (encode_ordinary without building the list)."""
+        cdef Py_ssize_t n
+        cdef const uint8_t* s = <const uint8_t*>PyUnicode_AsUTF8AndSize(text, &n)
+        cdef RankVec scratch = RankVec(NULL, 0, 0)
+        cdef int rc = 0
+        cdef size_t total
+        try:
+            with nogil:
+                total = count_text(&self.v, self.family, s, n, &scratch, &rc)
+            if rc:
+                self.raise_for(rc)
+            return total
+        finally:
+            free(scratch.data)
+
+    def encode_pieces(self, list pieces):
+        """Ranks of pieces split elsewhere (the regex path for patterns without a scanner)."""
+        cdef Py_ssize_t count = len(pieces), k, n
+        cdef const uint8_t** ptrs = <const uint8_t**>malloc((count + 1) * sizeof(uint8_t*))
+        cdef size_t* lens = <size_t*>malloc((count + 1) * sizeof(size_t))
+        cdef RankVec out = RankVec(NULL, 0, 0)
+        cdef int rc = 0
+        try:
+            if ptrs == NULL or lens == NULL:
+                raise MemoryError()
+            for k in range(count):
+                ptrs[k] = <const uint8_t*>PyUnicode_AsUTF8AndSize(pieces[k], &n)
+                lens[k] = n
+            with nogil:
+                for k in range(count):
+                    rc = encode_piece(&self.v, ptrs[k], lens[k], &out)
+                    if rc:
+                        break
+            if rc:
+                self.raise_for(rc)
+            return vec_to_list(&out)
+        finally:
+            free(ptrs)
+            free(lens)
+            free(out.data)
+
+    def encode_single_piece(self, const uint8_t[::1] piece):
+        """BPE ranks of one piece of bytes, without splitting it."""
+        cdef RankVec out = RankVec(NULL, 0, 0)
+        cdef int rc = 0
+        cdef size_t n = piece.shape[0]
+        try:
+            if n:
+                with nogil:
+                    rc = encode_piece(&self.v, &piece[0], n, &out)
+            if rc:
+                self.raise_for(rc)
+            return vec_to_list(&out)
+        finally:
+            free(out.data)
+
+    def split(self, str text):
+        """The pieces the family scanner cuts ``text`` into (for tests and inspection)."""
+        cdef Py_ssize_t n
+        cdef const uint8_t* s = <const uint8_t*>PyUnicode_AsUTF8AndSize(text, &n)
+        cdef size_t i = 0, e
+        cdef list out = []
+        if self.family == 0:
+            raise ValueError("this encoding has no compiled scanner")
+        while i < <size_t>n:
+            e = next_piece(self.family, s, i, n)
+            out.append((<const char*>s)[i:e].decode("utf-8"))
+            i = e
+        return out
+
+    def rank_of(self, const uint8_t[::1] token):
+        """The rank of a token's bytes, or None."""
+        cdef rank_t r = NO_RANK
+        if token.shape[0]:
+            r = vocab_lookup(&self.v, &token[0], token.shape[0])
+        return None if r == NO_RANK else r
+
+    # -- decoding ------------------------------------------------------------------------
+
+    def decode_bytes(self, tokens):
+        """The bytes of a sequence of token ids; KeyError for an id no token has."""
+        cdef list ids = tokens if type(tokens) is list else list(tokens)
+        cdef Py_ssize_t count = len(ids), k
+        cdef size_t total = 0, pos = 0
+        cdef uint32_t t
+        cdef bytes special
+        cdef bytes result
+        cdef char* dst
+        for k in range(count):
+            t = ids[k]
+            if t < self.v.n_ranks and self.v.length[t] != NO_RANK:
+                total += self.v.length[t]
+            else:
+                special = self.special_decoder.get(t)
+                if special is None:
+                    raise KeyError(f"Invalid token for decoding: {t}")
+                total += len(special)
+        result = PyBytes_FromStringAndSize(NULL, total)
+        dst = PyBytes_AS_STRING(result)
+        for k in range(count):
+            t = ids[k]
+            if t < self.v.n_ranks and self.v.length[t] != NO_RANK:
+                memcpy(dst + pos, self.v.blob + self.v.offset[t], self.v.length[t])
+                pos += self.v.length[t]
+            else:
+                special = self.special_decoder[t]
+                memcpy(dst + pos, <const char*>special, len(special))
+                pos += len(special)
+        return result
+
+    def decode_single_token_bytes(self, uint32_t token):
+        cdef bytes out = self.decode_single(token)
+        if out is None:
+            out = self.special_decoder.get(token)
+            if out is None:
+                raise KeyError(str(token))
+        return out

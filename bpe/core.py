@@ -1,0 +1,477 @@
+"""``Encoding``: tiktoken's API over the compiled engine."""
+
+from __future__ import annotations
+
+import functools
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, AbstractSet, Collection, Literal, NoReturn, Sequence
+
+import regex
+
+from bpe import _core, _unicode_data, patterns
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+
+def _class_table() -> bytes:
+    """One byte of scanner class bits per code point (see the C_* bits in _core.pyx)."""
+    bits_of = {
+        "Lu": 1 | 4, "Lt": 1 | 4, "Ll": 1 | 8, "Lm": 1 | 4 | 8, "Lo": 1 | 4 | 8,
+        "Mn": 4 | 8, "Mc": 4 | 8, "Me": 4 | 8, "Nd": 2, "Nl": 2, "No": 2,
+    }
+    table = bytearray(0x110000)
+    runs = _unicode_data.RUNS
+    for k in range(0, len(runs), 2):
+        bits = bits_of.get(_unicode_data.CATEGORIES[runs[k + 1]], 0)
+        if bits:
+            end = runs[k + 2] if k + 2 < len(runs) else 0x110000
+            table[runs[k] : end] = bytes([bits]) * (end - runs[k])
+    for first, last in patterns.WHITE_SPACE:
+        for cp in range(first, last + 1):
+            table[cp] |= 16
+    return bytes(table)
+
+
+_core.set_unicode_classes(_class_table())
+
+
+def _fix_surrogates(text: str) -> str:
+    # What tiktoken does with text that is not valid Unicode: paired surrogates become the
+    # character they encode, lone ones become U+FFFD.
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+class Encoding:
+    """A byte-level BPE encoding with tiktoken's API and ids.
+
+    >>> enc = Encoding("tiny", pat_str=r"\\S+|\\s+",
+    ...                mergeable_ranks={bytes([b]): b for b in range(256)} | {b"hi": 256},
+    ...                special_tokens={"<|endoftext|>": 257})
+    >>> enc.encode("hi hi<|endoftext|>", allowed_special="all")
+    [256, 32, 256, 257]
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        pat_str: str,
+        mergeable_ranks: dict[bytes, int],
+        special_tokens: dict[str, int],
+        explicit_n_vocab: int | None = None,
+    ):
+        self.name = name
+        self._pat_str = pat_str
+        self._mergeable_ranks = mergeable_ranks
+        self._special_tokens = special_tokens
+        self.max_token_value = max(
+            max(mergeable_ranks.values()), max(special_tokens.values(), default=0)
+        )
+        if explicit_n_vocab:
+            if len(mergeable_ranks) + len(special_tokens) != explicit_n_vocab:
+                raise ValueError(
+                    f"explicit_n_vocab={explicit_n_vocab} but there are {len(mergeable_ranks)} "
+                    f"mergeable and {len(special_tokens)} special tokens"
+                )
+            if self.max_token_value != explicit_n_vocab - 1:
+                raise ValueError(
+                    f"explicit_n_vocab={explicit_n_vocab} but the largest id is {self.max_token_value}"
+                )
+        self._special_token_values = set(special_tokens.values())
+        self._family = patterns.scanner_family(pat_str)
+        # Compile the pattern even when a scanner replaces it: a bad pattern fails here.
+        self._split_regex = patterns.compile_pattern(pat_str)
+        self._core_bpe = _core.CoreBPE(mergeable_ranks, special_tokens, self._family)
+
+    def __repr__(self) -> str:
+        return f"<Encoding {self.name!r}>"
+
+    # ------------------------------------------------------------------------------------
+    # Encoding
+
+    def _ordinary(self, text: str) -> list[int]:
+        if self._family:
+            return self._core_bpe.encode_ordinary(text)
+        return self._core_bpe.encode_pieces(self._split_regex.findall(text))
+
+    def _special_policy(self, allowed_special, disallowed_special):
+        """Resolve ``"all"`` in the special-token arguments as tiktoken does."""
+        if allowed_special == "all":
+            allowed_special = self.special_tokens_set
+        if disallowed_special == "all":
+            disallowed_special = self.special_tokens_set - allowed_special
+        return allowed_special, disallowed_special
+
+    def _check_disallowed(self, text: str, disallowed_special) -> None:
+        if disallowed_special:
+            if not isinstance(disallowed_special, frozenset):
+                disallowed_special = frozenset(disallowed_special)
+            if match := _special_token_regex(disallowed_special).search(text):
+                raise_disallowed_special_token(match.group())
+
+    def _encode_allowed(self, text: str, allowed_special: AbstractSet[str]) -> list[int]:
+        """Encode with the allowed special tokens turned into their ids."""
+        allowed = frozenset(t for t in allowed_special if t in self._special_tokens)
+        if not allowed:
+            return self._ordinary(text)
+        out: list[int] = []
+        start = 0
+        for match in _special_token_regex(allowed).finditer(text):
+            out += self._ordinary(text[start : match.start()])
+            out.append(self._special_tokens[match.group()])
+            start = match.end()
+        out += self._ordinary(text[start:])
+        return out
+
+    def encode_ordinary(self, text: str) -> list[int]:
+        """Encodes a string into tokens, ignoring special tokens.
+
+        Equivalent to ``encode(text, disallowed_special=())`` (but slightly faster).
+
+        >>> enc.encode_ordinary("hello world")  # doctest: +SKIP
+        [24912, 2375]
+        """
+        try:
+            return self._ordinary(text)
+        except UnicodeEncodeError:
+            return self._ordinary(_fix_surrogates(text))
+
+    def encode(
+        self,
+        text: str,
+        *,
+        allowed_special: Literal["all"] | AbstractSet[str] = set(),  # noqa: B006
+        disallowed_special: Literal["all"] | Collection[str] = "all",
+    ) -> list[int]:
+        """Encodes a string into tokens.
+
+        Special tokens are artificial tokens used to unlock capabilities from a model, such
+        as fill-in-the-middle. By default, text that looks like a special token raises
+        ValueError, because a user's text should not be able to inject one. Use
+        ``allowed_special`` to encode such text as its special token, and
+        ``disallowed_special=()`` (or removing the token from it) to encode it as ordinary text.
+
+        >>> enc.encode("hello world")  # doctest: +SKIP
+        [24912, 2375]
+        >>> enc.encode("<|endoftext|>", allowed_special="all")  # doctest: +SKIP
+        [199999]
+        >>> enc.encode("<|endoftext|>", disallowed_special=())  # doctest: +SKIP
+        [27, 91, 419, 1440, 919, 91, 29]
+        """
+        allowed_special, disallowed_special = self._special_policy(allowed_special, disallowed_special)
+        self._check_disallowed(text, disallowed_special)
+        try:
+            return self._encode_allowed(text, allowed_special)
+        except UnicodeEncodeError:
+            return self._encode_allowed(_fix_surrogates(text), allowed_special)
+
+    def encode_to_numpy(
+        self,
+        text: str,
+        *,
+        allowed_special: Literal["all"] | AbstractSet[str] = set(),  # noqa: B006
+        disallowed_special: Literal["all"] | Collection[str] = "all",
+    ) -> "npt.NDArray[np.uint32]":
+        """Like :meth:`encode`, as a ``uint32`` numpy array.
+
+        >>> enc.encode_to_numpy("hello world")  # doctest: +SKIP
+        array([24912,  2375], dtype=uint32)
+        """
+        import numpy as np
+
+        allowed_special, disallowed_special = self._special_policy(allowed_special, disallowed_special)
+        self._check_disallowed(text, disallowed_special)
+        if self._family and not (set(allowed_special) & self.special_tokens_set):
+            try:
+                buf = self._core_bpe.encode_ordinary_buffer(text)
+            except UnicodeEncodeError:
+                buf = self._core_bpe.encode_ordinary_buffer(_fix_surrogates(text))
+            return np.frombuffer(buf, dtype=np.uint32)
+        return np.array(self.encode(text, allowed_special=allowed_special, disallowed_special=()),
+                        dtype=np.uint32)
+
+    def encode_batch_to_numpy(
+        self,
+        texts: Sequence[str],
+        *,
+        allowed_special: Literal["all"] | AbstractSet[str] = set(),  # noqa: B006
+        disallowed_special: Literal["all"] | Collection[str] = "all",
+    ) -> "tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64]]":
+        """Encode many texts into one flat ``uint32`` array plus ``int64`` offsets.
+
+        Text ``k`` is ``ids[offsets[k]:offsets[k + 1]]``; ``len(offsets) == len(texts) + 1``.
+        No Python list of ints is built, which makes this the fast way to encode a corpus.
+
+        >>> ids, offsets = enc.encode_batch_to_numpy(["hello", "hello world"])  # doctest: +SKIP
+        >>> ids[offsets[1]:offsets[2]]  # doctest: +SKIP
+        array([24912,  2375], dtype=uint32)
+        """
+        import numpy as np
+
+        texts = list(texts)
+        allowed_special, disallowed_special = self._special_policy(allowed_special, disallowed_special)
+        for text in texts:
+            self._check_disallowed(text, disallowed_special)
+        offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+        if self._family and not (set(allowed_special) & self.special_tokens_set):
+            try:
+                buf, ends = self._core_bpe.encode_batch_buffer(texts)
+            except UnicodeEncodeError:
+                buf, ends = self._core_bpe.encode_batch_buffer([_fix_surrogates(t) for t in texts])
+            offsets[1:] = ends
+            return np.frombuffer(buf, dtype=np.uint32), offsets
+        encoded = [self.encode(t, allowed_special=allowed_special, disallowed_special=()) for t in texts]
+        offsets[1:] = np.cumsum([len(e) for e in encoded])
+        flat = np.fromiter((t for e in encoded for t in e), dtype=np.uint32, count=int(offsets[-1]))
+        return flat, offsets
+
+    def count(
+        self,
+        text: str,
+        *,
+        allowed_special: Literal["all"] | AbstractSet[str] = set(),  # noqa: B006
+        disallowed_special: Literal["all"] | Collection[str] = "all",
+    ) -> int:
+        """``len(encode(text, ...))`` without building the list.
+
+        >>> enc.count("hello world")  # doctest: +SKIP
+        2
+        """
+        allowed_special, disallowed_special = self._special_policy(allowed_special, disallowed_special)
+        self._check_disallowed(text, disallowed_special)
+        if self._family and not (set(allowed_special) & self.special_tokens_set):
+            try:
+                return self._core_bpe.count(text)
+            except UnicodeEncodeError:
+                return self._core_bpe.count(_fix_surrogates(text))
+        return len(self.encode(text, allowed_special=allowed_special, disallowed_special=()))
+
+    def encode_ordinary_batch(self, text: list[str], *, num_threads: int = 8) -> list[list[int]]:
+        """Encodes a list of strings into tokens, in parallel, ignoring special tokens.
+
+        The engine releases the GIL, so the threads really run at once.
+
+        >>> enc.encode_ordinary_batch(["hello world", "goodbye world"])  # doctest: +SKIP
+        [[24912, 2375], [176407, 2375]]
+        """
+        with ThreadPoolExecutor(num_threads) as e:
+            return list(e.map(self.encode_ordinary, text))
+
+    def encode_batch(
+        self,
+        text: list[str],
+        *,
+        num_threads: int = 8,
+        allowed_special: Literal["all"] | AbstractSet[str] = set(),  # noqa: B006
+        disallowed_special: Literal["all"] | Collection[str] = "all",
+    ) -> list[list[int]]:
+        """Encodes a list of strings into tokens, in parallel (see :meth:`encode`).
+
+        >>> enc.encode_batch(["hello world", "goodbye world"])  # doctest: +SKIP
+        [[24912, 2375], [176407, 2375]]
+        """
+        allowed_special, disallowed_special = self._special_policy(allowed_special, disallowed_special)
+        if not isinstance(disallowed_special, frozenset):
+            disallowed_special = frozenset(disallowed_special)
+        encoder = functools.partial(
+            self.encode, allowed_special=allowed_special, disallowed_special=disallowed_special
+        )
+        with ThreadPoolExecutor(num_threads) as e:
+            return list(e.map(encoder, text))
+
+    def encode_with_unstable(
+        self,
+        text: str,
+        *,
+        allowed_special: Literal["all"] | AbstractSet[str] = set(),  # noqa: B006
+        disallowed_special: Literal["all"] | Collection[str] = "all",
+    ) -> tuple[list[int], list[list[int]]]:
+        """Encodes a string into stable tokens and possible completion sequences.
+
+        The last tokens of a text may change when more text follows. This returns the
+        tokens that cannot change, and every token sequence the unstable rest could become.
+        Note that the stable tokens are only a lower bound, and the completions are sorted.
+
+        >>> enc.encode_with_unstable("hello fanta")  # doctest: +SKIP
+        ([24912], [[...], ...])
+        """
+        allowed_special, disallowed_special = self._special_policy(allowed_special, disallowed_special)
+        self._check_disallowed(text, disallowed_special)
+        from bpe._unstable import encode_with_unstable
+
+        try:
+            self._ordinary(text)
+        except UnicodeEncodeError:
+            text = _fix_surrogates(text)
+        return encode_with_unstable(self, text, allowed_special)
+
+    def encode_single_token(self, text_or_bytes: str | bytes) -> int:
+        """Encodes text corresponding to a single token to its token value.
+
+        NOTE: this will encode all special tokens.
+
+        Raises ``KeyError`` if the token is not in the vocabulary.
+
+        >>> enc.encode_single_token("hello")  # doctest: +SKIP
+        24912
+        """
+        if isinstance(text_or_bytes, str):
+            text_or_bytes = text_or_bytes.encode("utf-8")
+        rank = self._core_bpe.rank_of(text_or_bytes) if text_or_bytes else None
+        if rank is not None:
+            return rank
+        try:
+            special = self._special_tokens.get(text_or_bytes.decode("utf-8"))
+        except UnicodeDecodeError:
+            special = None
+        if special is not None:
+            return special
+        raise KeyError(bytes(text_or_bytes))
+
+    def _encode_single_piece(self, text_or_bytes: str | bytes) -> list[int]:
+        if isinstance(text_or_bytes, str):
+            text_or_bytes = text_or_bytes.encode("utf-8")
+        return self._core_bpe.encode_single_piece(text_or_bytes)
+
+    def _encode_only_native_bpe(self, text: str) -> list[int]:
+        """Encode with the `regex` reference splitter and the compiled merge (for tests)."""
+        return self._core_bpe.encode_pieces(patterns.split(self._pat_str, text))
+
+    # ------------------------------------------------------------------------------------
+    # Decoding
+
+    def decode_bytes(self, tokens: Sequence[int]) -> bytes:
+        """Decodes a list of tokens into bytes.
+
+        >>> enc.decode_bytes([24912, 2375])  # doctest: +SKIP
+        b'hello world'
+        """
+        return self._core_bpe.decode_bytes(tokens)
+
+    def decode(self, tokens: Sequence[int], errors: str = "replace") -> str:
+        """Decodes a list of tokens into a string.
+
+        Bytes that are not valid UTF-8 (a token sequence cut in the middle of a character)
+        become U+FFFD by default; ``errors`` takes the values ``bytes.decode`` takes.
+
+        >>> enc.decode([24912, 2375])  # doctest: +SKIP
+        'hello world'
+        """
+        return self._core_bpe.decode_bytes(tokens).decode("utf-8", errors=errors)
+
+    def decode_single_token_bytes(self, token: int) -> bytes:
+        """Decodes a token into bytes; KeyError for an id no token has.
+
+        >>> enc.decode_single_token_bytes(24912)  # doctest: +SKIP
+        b'hello'
+        """
+        return self._core_bpe.decode_single_token_bytes(token)
+
+    def decode_tokens_bytes(self, tokens: Sequence[int]) -> list[bytes]:
+        """Decodes a list of tokens into a list of bytes, one per token.
+
+        >>> enc.decode_tokens_bytes([24912, 2375])  # doctest: +SKIP
+        [b'hello', b' world']
+        """
+        single = self._core_bpe.decode_single_token_bytes
+        return [single(token) for token in tokens]
+
+    def decode_with_offsets(self, tokens: Sequence[int]) -> tuple[str, list[int]]:
+        """Decodes tokens into a string, and the character offset where each token starts.
+
+        A token that starts inside a character (its first byte is a UTF-8 continuation
+        byte) gets the offset of that character.
+
+        >>> enc.decode_with_offsets([24912, 2375])  # doctest: +SKIP
+        ('hello world', [0, 5])
+        """
+        token_bytes = self.decode_tokens_bytes(tokens)
+        offsets = []
+        chars = 0
+        for token in token_bytes:
+            starts_inside = 0x80 <= token[0] < 0xC0
+            offsets.append(max(0, chars - starts_inside))
+            chars += sum(1 for b in token if not 0x80 <= b < 0xC0)
+        text = b"".join(token_bytes).decode("utf-8", errors="strict")
+        return text, offsets
+
+    def decode_batch(
+        self, batch: Sequence[Sequence[int]], *, errors: str = "replace", num_threads: int = 8
+    ) -> list[str]:
+        """Decodes a batch (list of lists of tokens) into a list of strings."""
+        decoder = functools.partial(self.decode, errors=errors)
+        with ThreadPoolExecutor(num_threads) as e:
+            return list(e.map(decoder, batch))
+
+    def decode_bytes_batch(self, batch: Sequence[Sequence[int]], *, num_threads: int = 8) -> list[bytes]:
+        """Decodes a batch (list of lists of tokens) into a list of bytes."""
+        with ThreadPoolExecutor(num_threads) as e:
+            return list(e.map(self.decode_bytes, batch))
+
+    # ------------------------------------------------------------------------------------
+    # Miscellaneous
+
+    def token_byte_values(self) -> list[bytes]:
+        """The bytes of every mergeable token, sorted."""
+        return list(self._sorted_token_bytes)
+
+    @functools.cached_property
+    def _sorted_token_bytes(self) -> list[bytes]:
+        return sorted(self._mergeable_ranks)
+
+    @property
+    def eot_token(self) -> int:
+        return self._special_tokens["<|endoftext|>"]
+
+    @functools.cached_property
+    def special_tokens_set(self) -> set[str]:
+        return set(self._special_tokens.keys())
+
+    def is_special_token(self, token: int) -> bool:
+        assert isinstance(token, int)
+        return token in self._special_token_values
+
+    @property
+    def n_vocab(self) -> int:
+        """For backwards compatibility. Prefer to use ``enc.max_token_value + 1``."""
+        return self.max_token_value + 1
+
+    def __getstate__(self) -> object:
+        from bpe import registry
+
+        if self is registry.ENCODINGS.get(self.name):
+            return self.name
+        return {
+            "name": self.name,
+            "pat_str": self._pat_str,
+            "mergeable_ranks": self._mergeable_ranks,
+            "special_tokens": self._special_tokens,
+        }
+
+    def __setstate__(self, value: object) -> None:
+        from bpe import registry
+
+        if isinstance(value, str):
+            self.__dict__ = registry.get_encoding(value).__dict__
+            return
+        self.__init__(**value)
+
+
+@functools.lru_cache(maxsize=128)
+def _special_token_regex(tokens: frozenset[str]) -> "regex.Pattern[str]":
+    # Longest first, so that a special token that begins another cannot hide it.
+    inner = "|".join(regex.escape(token) for token in sorted(tokens, key=lambda t: (-len(t), t)))
+    return regex.compile(f"({inner})")
+
+
+def raise_disallowed_special_token(token: str) -> NoReturn:
+    raise ValueError(
+        f"Encountered text corresponding to disallowed special token {token!r}.\n"
+        "If you want this text to be encoded as a special token, "
+        f"pass it to `allowed_special`, e.g. `allowed_special={{{token!r}, ...}}`.\n"
+        f"If you want this text to be encoded as normal text, disable the check for this token "
+        f"by passing `disallowed_special=(enc.special_tokens_set - {{{token!r}}})`.\n"
+        "To disable this check for all special tokens, pass `disallowed_special=()`.\n"
+    )

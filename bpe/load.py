@@ -1,0 +1,220 @@
+"""Reading and writing rank files, and finding the official ones.
+
+A ``.tiktoken`` file has one line per token: the token's bytes in base64, a space, its rank.
+
+A named encoding's rank file is looked for, in this order:
+
+1. ``$BPE_VOCAB_DIR/<name>.tiktoken``;
+2. bpe's own cache, ``$BPE_CACHE_DIR`` (default ``~/.cache/bpe``), as ``<name>.tiktoken``;
+3. tiktoken's cache (``$TIKTOKEN_CACHE_DIR``, ``$DATA_GYM_CACHE_DIR`` or
+   ``<tmp>/data-gym-cache``), where tiktoken keeps it under the sha1 of its URL;
+4. the official URL, downloaded into bpe's cache once its sha256 equals the pinned hash.
+
+Every candidate is checked against the pinned sha256. A file in ``$BPE_VOCAB_DIR`` that
+does not match is an error (the user pointed at it); a cached file that does not match is
+passed over.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import os
+import tempfile
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Mapping, Optional, Union
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def _is_url(path: str) -> bool:
+    return path.startswith(("http://", "https://"))
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def check_hash(data: bytes, expected_hash: str, source: str) -> None:
+    """Raise ValueError naming both hashes when ``data`` does not hash to ``expected_hash``."""
+    actual = sha256_hex(data)
+    if actual != expected_hash.lower():
+        raise ValueError(
+            f"sha256 mismatch for {source}: expected {expected_hash.lower()}, got {actual}"
+        )
+
+
+def parse_tiktoken_bpe(contents: bytes, source: str = "<bytes>") -> dict[bytes, int]:
+    """Parse the ``.tiktoken`` format; errors name ``source`` and the line.
+
+    >>> parse_tiktoken_bpe(b"IQ== 0\\nIg== 1\\n")
+    {b'!': 0, b'"': 1}
+    """
+    ranks: dict[bytes, int] = {}
+    seen_ranks: dict[int, int] = {}
+    for lineno, line in enumerate(contents.splitlines(), start=1):
+        if not line:
+            continue
+        parts = line.split()
+        if len(parts) != 2:
+            raise ValueError(
+                f"{source}, line {lineno}: expected 'base64-token rank', got {line[:80]!r}"
+            )
+        token_b64, rank_text = parts
+        try:
+            token = base64.b64decode(token_b64, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError(
+                f"{source}, line {lineno}: invalid base64 token {token_b64[:80]!r}"
+            ) from None
+        if not rank_text.isdigit():
+            raise ValueError(
+                f"{source}, line {lineno}: rank must be a non-negative integer, got {rank_text[:40]!r}"
+            )
+        rank = int(rank_text)
+        if rank >= 2**32 - 1:
+            raise ValueError(f"{source}, line {lineno}: rank {rank} does not fit in 32 bits")
+        if not token:
+            raise ValueError(f"{source}, line {lineno}: empty token")
+        if token in ranks:
+            raise ValueError(f"{source}, line {lineno}: token {token!r} appears twice")
+        if rank in seen_ranks:
+            raise ValueError(
+                f"{source}, line {lineno}: rank {rank} already given on line {seen_ranks[rank]}"
+            )
+        ranks[token] = rank
+        seen_ranks[rank] = lineno
+    return ranks
+
+
+def read_file(path: PathLike) -> bytes:
+    """Bytes of a local file or an http(s) URL (no cache)."""
+    path = os.fspath(path)
+    if _is_url(path):
+        with urllib.request.urlopen(path, timeout=60) as response:
+            return response.read()
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def cache_dir() -> Path:
+    """bpe's own cache folder for downloaded rank files."""
+    if "BPE_CACHE_DIR" in os.environ:
+        return Path(os.environ["BPE_CACHE_DIR"])
+    return Path(os.path.expanduser("~")) / ".cache" / "bpe"
+
+
+def tiktoken_cache_path(url: str) -> Optional[Path]:
+    """Where tiktoken would have cached ``url``, or None when its cache is disabled."""
+    if "TIKTOKEN_CACHE_DIR" in os.environ:
+        folder = os.environ["TIKTOKEN_CACHE_DIR"]
+    elif "DATA_GYM_CACHE_DIR" in os.environ:
+        folder = os.environ["DATA_GYM_CACHE_DIR"]
+    else:
+        folder = os.path.join(tempfile.gettempdir(), "data-gym-cache")
+    if not folder:
+        return None
+    return Path(folder) / hashlib.sha1(url.encode()).hexdigest()
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def fetch_verified(file_name: str, url: str, expected_hash: str) -> bytes:
+    """The contents of a pinned file, found in the order this module's docstring gives."""
+    vocab_dir = os.environ.get("BPE_VOCAB_DIR")
+    if vocab_dir:
+        candidate = Path(vocab_dir) / file_name
+        if candidate.is_file():
+            data = candidate.read_bytes()
+            check_hash(data, expected_hash, str(candidate))
+            return data
+    cached = cache_dir() / file_name
+    tiktoken_cached = tiktoken_cache_path(url)
+    for candidate in (cached, tiktoken_cached):
+        if candidate is not None and candidate.is_file():
+            data = candidate.read_bytes()
+            if sha256_hex(data) == expected_hash:
+                return data
+    try:
+        data = read_file(url)
+    except OSError as e:
+        raise OSError(
+            f"cannot find {file_name}: not in $BPE_VOCAB_DIR ({vocab_dir or 'unset'}), "
+            f"not in the caches ({cached}, {tiktoken_cached}), and downloading {url} failed: {e}"
+        ) from e
+    check_hash(data, expected_hash, url)
+    try:
+        _write_atomically(cached, data)
+    except OSError:
+        pass  # a read-only home still gets the encoding, just not the cache
+    return data
+
+
+def load_tiktoken_bpe(tiktoken_bpe_file: PathLike, expected_hash: Optional[str] = None) -> dict[bytes, int]:
+    """Read a ``.tiktoken`` rank file (a path or an http(s) URL) into ``{token bytes: rank}``.
+
+    With ``expected_hash``, the file's sha256 must equal it. A malformed line raises
+    ValueError naming the file and the line.
+
+    >>> ranks = load_tiktoken_bpe("o200k_base.tiktoken")  # doctest: +SKIP
+    >>> ranks[b"hello"]  # doctest: +SKIP
+    24912
+    """
+    source = os.fspath(tiktoken_bpe_file)
+    contents = read_file(source)
+    if expected_hash is not None:
+        check_hash(contents, expected_hash, source)
+    return parse_tiktoken_bpe(contents, source)
+
+
+def dump_tiktoken_bpe(bpe_ranks: Mapping[bytes, int], tiktoken_bpe_file: PathLike) -> None:
+    """Write ranks in the ``.tiktoken`` format, ordered by rank (byte-exact with the official files)."""
+    lines = [
+        base64.b64encode(token) + b" " + str(rank).encode() + b"\n"
+        for token, rank in sorted(bpe_ranks.items(), key=lambda item: item[1])
+    ]
+    with open(tiktoken_bpe_file, "wb") as f:
+        f.write(b"".join(lines))
+
+
+def data_gym_to_mergeable_bpe_ranks(vocab_bpe: bytes, encoder_json: bytes) -> dict[bytes, int]:
+    """Ranks from GPT-2's original ``vocab.bpe`` and ``encoder.json`` files.
+
+    GPT-2 wrote every byte as a printable character: printable Latin-1 bytes stand for
+    themselves and the others for U+0100 onwards, in byte order.
+    """
+    import json
+
+    printable = [b for b in range(256) if chr(b).isprintable() and b != 0x20]
+    char_to_byte = {chr(b): b for b in printable}
+    rank_to_byte = list(printable)
+    for b in range(256):
+        if b not in char_to_byte.values():
+            char_to_byte[chr(256 + len(rank_to_byte) - len(printable))] = b
+            rank_to_byte.append(b)
+
+    def to_bytes(text: str) -> bytes:
+        return bytes(char_to_byte[c] for c in text)
+
+    ranks = {bytes([b]): i for i, b in enumerate(rank_to_byte)}
+    merges = vocab_bpe.decode("utf-8").split("\n")[1:-1]
+    for lineno, merge in enumerate(merges, start=2):
+        parts = merge.split()
+        if len(parts) != 2:
+            raise ValueError(f"vocab.bpe, line {lineno}: expected two tokens, got {merge!r}")
+        ranks[to_bytes(parts[0]) + to_bytes(parts[1])] = len(ranks)
+    encoder = {to_bytes(k): v for k, v in json.loads(encoder_json).items()}
+    encoder.pop(b"<|endoftext|>", None)
+    encoder.pop(b"<|startoftext|>", None)
+    if encoder != ranks:
+        raise ValueError("encoder.json does not agree with the merges in vocab.bpe")
+    return ranks
