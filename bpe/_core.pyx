@@ -8,6 +8,7 @@
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
 from cpython.list cimport PyList_New, PyList_SET_ITEM
 from cpython.long cimport PyLong_FromUnsignedLong
+from cpython.number cimport PyNumber_Index
 from cpython.ref cimport Py_INCREF
 from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t
 from libc.stdlib cimport malloc, realloc, free
@@ -801,7 +802,7 @@ cdef class CoreBPE:
         cdef bytes result
         cdef char* dst
         for k in range(count):
-            t = ids[k]
+            t = PyNumber_Index(ids[k])  # ints only, as tiktoken: 1.5 is a TypeError
             if t < self.v.n_ranks and self.v.length[t] != NO_RANK:
                 total += self.v.length[t]
             else:
@@ -822,10 +823,11 @@ cdef class CoreBPE:
                 pos += len(special)
         return result
 
-    def decode_single_token_bytes(self, uint32_t token):
-        cdef bytes out = self.decode_single(token)
+    def decode_single_token_bytes(self, token):
+        cdef uint32_t t = PyNumber_Index(token)
+        cdef bytes out = self.decode_single(t)
         if out is None:
-            out = self.special_decoder.get(token)
+            out = self.special_decoder.get(t)
             if out is None:
-                raise KeyError(str(token))
+                raise KeyError(str(t))
         return out

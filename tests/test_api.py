@@ -1,0 +1,175 @@
+"""tiktoken's API surface: special-token policy, decoding, errors, pickling, extras."""
+
+from __future__ import annotations
+
+import pickle
+import threading
+
+import numpy as np
+import pytest
+
+import bpe
+from conftest import OFFICIAL, oracle, ours
+
+
+@pytest.mark.parametrize(
+    "text,kwargs",
+    [
+        ("hi <|endoftext|> there", {}),
+        ("hi <|endoftext|> there", {"allowed_special": "all"}),
+        ("hi <|endoftext|> there", {"disallowed_special": ()}),
+        ("<|endofprompt|><|endoftext|>", {"allowed_special": {"<|endoftext|>"}}),
+        ("<|endofprompt|><|endoftext|>", {"allowed_special": {"<|endoftext|>"}, "disallowed_special": ()}),
+        ("<|endoftext|>", {"allowed_special": {"<|endoftext|>"}, "disallowed_special": "all"}),
+        ("x<|endoftext|>y", {"disallowed_special": {"<|endofprompt|>"}}),
+        ("x<|endoftext|>y", {"allowed_special": {"<|no_such|>"}, "disallowed_special": ()}),
+        ("plain text", {"disallowed_special": "all"}),
+        ("a<|endoftext|><|endoftext|>  b\n\n", {"allowed_special": "all"}),
+    ],
+)
+def test_special_token_policy_case_by_case(text, kwargs):
+    for name in OFFICIAL:
+        enc, tk = ours(name), oracle(name)
+        try:
+            want = tk.encode(text, **kwargs)
+        except ValueError as e:
+            with pytest.raises(ValueError) as got:
+                enc.encode(text, **kwargs)
+            assert str(got.value) == str(e)
+            with pytest.raises(ValueError):
+                enc.encode_batch([text], **kwargs)
+            continue
+        assert enc.encode(text, **kwargs) == want
+        assert enc.encode_batch([text, text], **kwargs) == [want, want]
+        assert enc.encode_to_numpy(text, **kwargs).tolist() == want
+        assert enc.count(text, **kwargs) == len(want)
+
+
+def test_properties_match_tiktoken(pair):
+    enc, tk = pair
+    assert enc.n_vocab == tk.n_vocab
+    assert enc.max_token_value == tk.max_token_value
+    assert enc.eot_token == tk.eot_token
+    assert enc.special_tokens_set == tk.special_tokens_set
+    assert enc.is_special_token(enc.eot_token) and not enc.is_special_token(0)
+    assert enc.token_byte_values() == tk.token_byte_values()
+    assert repr(enc) == f"<Encoding {enc.name!r}>"
+
+
+def test_decoding_matches_tiktoken(pair):
+    enc, tk = pair
+    ids = tk.encode("héllo 世界 \U0001f600!", allowed_special="all") + [enc.eot_token]
+    assert enc.decode_bytes(ids) == tk.decode_bytes(ids)
+    assert enc.decode(ids) == tk.decode(ids)
+    assert enc.decode_tokens_bytes(ids) == tk.decode_tokens_bytes(ids)
+    assert enc.decode_with_offsets(ids) == tk.decode_with_offsets(ids)
+    assert enc.decode_batch([ids, ids[:3]]) == tk.decode_batch([ids, ids[:3]])
+    assert enc.decode_bytes_batch([ids]) == tk.decode_bytes_batch([ids])
+    cut = ids[:4]  # may end inside a character
+    for errors in ("replace", "ignore", "backslashreplace"):
+        assert enc.decode(cut, errors=errors) == tk.decode(cut, errors=errors)
+    assert enc.decode_bytes(np.array(ids, dtype=np.uint32)) == tk.decode_bytes(ids)
+
+
+@pytest.mark.parametrize("bad", [[10**6], [-1], [2**32], ["a"], [1.5]])
+def test_decode_errors_have_tiktoken_types(pair, bad):
+    enc, tk = pair
+    with pytest.raises(Exception) as theirs:
+        tk.decode_bytes(bad)
+    with pytest.raises(type(theirs.value)) as mine:
+        enc.decode_bytes(bad)
+    if isinstance(theirs.value, KeyError):
+        assert str(mine.value) == str(theirs.value)
+
+
+def test_single_token_calls(pair):
+    enc, tk = pair
+    for item in ("hello", b"hello", "<|endoftext|>", b"\xff", " world"):
+        assert enc.encode_single_token(item) == tk.encode_single_token(item)
+    with pytest.raises(KeyError) as e:
+        enc.encode_single_token("zzzzqqqq")
+    assert e.value.args == (b"zzzzqqqq",)
+    assert enc.decode_single_token_bytes(enc.eot_token) == b"<|endoftext|>"
+    with pytest.raises(KeyError):
+        enc.decode_single_token_bytes(10**7)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["hello fanta", "hello", "hello ", "x\n\n", "  ", "12", "don'", "<|endoftext|>", "日本", "a \u3000"],
+)
+def test_encode_with_unstable_matches_tiktoken(pair, text):
+    enc, tk = pair
+    want_stable, want_completions = tk.encode_with_unstable(text, allowed_special="all")
+    stable, completions = enc.encode_with_unstable(text, allowed_special="all")
+    assert stable == want_stable
+    assert sorted(map(tuple, completions)) == sorted(map(tuple, want_completions))
+
+
+def test_pickle_round_trip():
+    enc = ours("o200k_base")
+    assert pickle.loads(pickle.dumps(enc)) is not None
+    assert pickle.loads(pickle.dumps(enc)).encode("hello world") == [24912, 2375]
+    custom = bpe.Encoding("mine", pat_str=enc._pat_str, mergeable_ranks=enc._mergeable_ranks,
+                          special_tokens={"<|x|>": enc.n_vocab})
+    again = pickle.loads(pickle.dumps(custom))
+    assert again.name == "mine" and again.encode("<|x|> hi", allowed_special="all")[0] == enc.n_vocab
+
+
+def test_registry():
+    assert bpe.list_encoding_names() == [
+        "gpt2", "r50k_base", "p50k_base", "p50k_edit", "cl100k_base", "o200k_base", "o200k_harmony"]
+    assert bpe.encoding_name_for_model("gpt-4o") == "o200k_base"
+    assert bpe.encoding_name_for_model("gpt-4-0613") == "cl100k_base"
+    assert bpe.encoding_name_for_model("text-davinci-003") == "p50k_base"
+    with pytest.raises(KeyError):
+        bpe.encoding_name_for_model("no-such-model")
+    with pytest.raises(ValueError, match="Unknown encoding"):
+        bpe.get_encoding("o300k")
+    assert bpe.encoding_for_model("gpt-4") is ours("cl100k_base")
+    harmony = bpe.get_encoding("o200k_harmony")
+    assert harmony.encode("<|start|>", allowed_special="all") == [200006]
+
+
+def test_numpy_outputs(pair):
+    enc, tk = pair
+    texts = ["hello world", "", "多语言 text\n", "x" * 300]
+    ids, offsets = enc.encode_batch_to_numpy(texts)
+    assert ids.dtype == np.uint32 and offsets.dtype == np.int64
+    assert len(offsets) == len(texts) + 1 and offsets[0] == 0
+    for k, text in enumerate(texts):
+        assert ids[offsets[k] : offsets[k + 1]].tolist() == tk.encode_ordinary(text)
+    assert enc.encode_to_numpy("hello world").tolist() == tk.encode("hello world")
+    with pytest.raises(ValueError):
+        enc.encode_batch_to_numpy(["<|endoftext|>"])
+
+
+def test_threads_share_one_encoding(pair):
+    enc, tk = pair
+    texts = [f"thread text {i} " * (i + 1) + "中文 \U0001f600" for i in range(64)]
+    want = [tk.encode_ordinary(t) for t in texts]
+    errors = []
+
+    def work(offset):
+        for k in range(200):
+            i = (k + offset) % len(texts)
+            if enc.encode_ordinary(texts[i]) != want[i]:
+                errors.append(i)
+
+    threads = [threading.Thread(target=work, args=(o,)) for o in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert enc.encode_ordinary_batch(texts, num_threads=4) == want
+
+
+def test_bad_constructor_arguments():
+    with pytest.raises(ValueError, match="explicit_n_vocab"):
+        bpe.Encoding("x", pat_str=r"\S+", mergeable_ranks={b"a": 0}, special_tokens={}, explicit_n_vocab=5)
+    with pytest.raises(ValueError, match="two tokens"):
+        bpe.Encoding("x", pat_str=r"\S+", mergeable_ranks={b"a": 0, b"b": 0}, special_tokens={})
+    import regex
+    with pytest.raises(regex.error):
+        bpe.Encoding("x", pat_str=r"(unclosed", mergeable_ranks={b"a": 0}, special_tokens={})

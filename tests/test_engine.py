@@ -1,0 +1,104 @@
+"""The compiled merge against the slow reference, and the gpt2 family on a small vocabulary."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import bpe
+from bpe import _core, _reference, patterns
+
+
+def train_tiny(text: bytes, merges: int) -> dict[bytes, int]:
+    """A tiny BPE vocabulary learned from ``text`` (most frequent pair, first seen on ties)."""
+    ranks = {bytes([b]): b for b in range(256)}
+    parts = [bytes([b]) for b in text]
+    for _ in range(merges):
+        counts: dict[tuple[bytes, bytes], int] = {}
+        for a, b in zip(parts, parts[1:]):
+            counts[(a, b)] = counts.get((a, b), 0) + 1
+        if not counts:
+            break
+        (a, b), _count = max(counts.items(), key=lambda kv: kv[1])
+        ranks[a + b] = len(ranks)
+        merged, i = [], 0
+        while i < len(parts):
+            if i + 1 < len(parts) and parts[i] == a and parts[i + 1] == b:
+                merged.append(a + b)
+                i += 2
+            else:
+                merged.append(parts[i])
+                i += 1
+        parts = merged
+    return ranks
+
+
+SAMPLE = (
+    "the quick brown fox jumps over the lazy dog. The dog's bark isn't loud; they'll see.\n"
+    "  indented line\twith tabs\r\nnumbers 12345 and 2024, café naïve — 中文字符 😀😀\n"
+) * 3
+TINY = train_tiny(SAMPLE.encode("utf-8"), 300)
+CORE = _core.CoreBPE(TINY, {}, 0)
+
+
+def test_wikipedia_example():
+    # aaabdaaabac: merging aa, then aab... the reference and the engine agree.
+    ranks = {bytes([b]): b for b in range(256)} | {b"aa": 256, b"ab": 257, b"aaab": 258}
+    core = _core.CoreBPE(ranks, {}, 0)
+    assert core.encode_single_piece(b"aaabdaaabac") == [258, 100, 258, 97, 99]
+    assert _reference.encode_piece(b"aaabdaaabac", ranks) == [258, 100, 258, 97, 99]
+
+
+@settings(max_examples=500, deadline=None)
+@given(piece=st.binary(min_size=1, max_size=200))
+def test_merge_equals_reference_on_bytes(piece):
+    assert CORE.encode_single_piece(piece) == _reference.encode_piece(piece, TINY)
+
+
+@settings(max_examples=300, deadline=None)
+@given(piece=st.text(alphabet=st.sampled_from("the dog's 中😀 \n"), min_size=1, max_size=400))
+def test_merge_equals_reference_on_text_like_pieces(piece):
+    data = piece.encode("utf-8")
+    assert CORE.encode_single_piece(data) == _reference.encode_piece(data, TINY)
+
+
+def test_leftmost_wins_among_equal_ranks():
+    ranks = {bytes([b]): b for b in range(256)} | {b"aa": 256}
+    core = _core.CoreBPE(ranks, {}, 0)
+    for n in (3, 5, 49, 101):  # both the small and the heap path
+        assert core.encode_single_piece(b"a" * n) == [256] * (n // 2) + [97] * (n % 2)
+
+
+def test_missing_byte_is_a_clear_error():
+    core = _core.CoreBPE({b"a": 0, b"b": 1}, {}, 0)
+    with pytest.raises(ValueError, match="0x63"):
+        core.encode_single_piece(b"abc")
+
+
+@pytest.mark.parametrize("name,pattern", [
+    ("r50k", patterns.R50K_PATTERN),
+    ("cl100k", patterns.CL100K_PATTERN),
+    ("o200k", patterns.O200K_PATTERN),
+])
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet=st.sampled_from(SAMPLE + "'S'LL'Ve \u00a0\u2028ǅ\u0301"), max_size=120))
+def test_small_vocabulary_equals_tiktoken(name, pattern, text):
+    tiktoken = pytest.importorskip("tiktoken", reason="tiktoken is the oracle: pip install '.[test]'")
+    special = {"<|endoftext|>": len(TINY)}
+    ours = bpe.Encoding(name, pat_str=pattern, mergeable_ranks=TINY, special_tokens=special)
+    theirs = tiktoken.Encoding(name, pat_str=pattern, mergeable_ranks=TINY, special_tokens=special)
+    assert ours.encode_ordinary(text) == theirs.encode_ordinary(text)
+    assert ours._encode_only_native_bpe(text) == theirs.encode_ordinary(text)
+    assert ours.encode_ordinary(text) == _reference.encode_ordinary(text, pattern, TINY)
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(alphabet=st.sampled_from(SAMPLE + "'"), max_size=120))
+def test_pattern_without_scanner_uses_regex_path(text):
+    tiktoken = pytest.importorskip("tiktoken", reason="tiktoken is the oracle: pip install '.[test]'")
+    pattern = r"""\p{L}+|\p{N}|[^\p{L}\p{N}\s]+|\s+"""
+    ours = bpe.Encoding("custom", pat_str=pattern, mergeable_ranks=TINY, special_tokens={})
+    theirs = tiktoken.Encoding("custom", pat_str=pattern, mergeable_ranks=TINY, special_tokens={})
+    assert ours._family == 0
+    assert ours.encode_ordinary(text) == theirs.encode_ordinary(text)

@@ -1,0 +1,166 @@
+"""Rank files: byte-exact read/write, errors that name file and line, and the lookup order."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import threading
+from pathlib import Path
+
+import pytest
+
+import bpe
+from bpe import load
+from conftest import vocab_dir
+
+
+@pytest.mark.parametrize("name", ["o200k_base", "cl100k_base"])
+def test_official_files_round_trip_byte_exactly(tmp_path, name):
+    source = vocab_dir() / f"{name}.tiktoken"
+    ranks = bpe.load_tiktoken_bpe(source)
+    sha = (vocab_dir() / "SHA256SUMS").read_text().split(f"  {name}.tiktoken")[0].split()[-1]
+    assert bpe.load_tiktoken_bpe(source, expected_hash=sha) == ranks
+    out = tmp_path / "copy.tiktoken"
+    bpe.dump_tiktoken_bpe(ranks, out)
+    assert out.read_bytes() == source.read_bytes()
+
+
+def test_tiktoken_reads_what_we_write(tmp_path):
+    tiktoken_load = pytest.importorskip("tiktoken.load", reason="tiktoken is the oracle: pip install '.[test]'")
+    ranks = {bytes([b]): b for b in range(256)} | {b"hello": 256, b" \xff": 257}
+    bpe.dump_tiktoken_bpe(ranks, tmp_path / "x.tiktoken")
+    assert tiktoken_load.load_tiktoken_bpe(str(tmp_path / "x.tiktoken")) == ranks
+
+
+@pytest.mark.parametrize(
+    "content,problem",
+    [
+        (b"aGk= 0\naGk 1\n", "line 2: invalid base64"),
+        (b"aGk= 0\nYQ== x\n", "line 2: rank must be"),
+        (b"aGk= 0\nYQ== -1\n", "line 2: rank must be"),
+        (b"aGk= 0\nYQ==\n", "line 2: expected"),
+        (b"aGk= 0\nYQ== 1 2\n", "line 2: expected"),
+        (b"aGk= 0\naGk= 1\n", "line 2: token b'hi' appears twice"),
+        (b"aGk= 0\nYQ== 0\n", "line 2: rank 0 already given on line 1"),
+        (b"aGk= 0\n\xff\xfe 1\n", "line 2: invalid base64"),
+    ],
+)
+def test_malformed_files_name_file_and_line(tmp_path, content, problem):
+    path = tmp_path / "bad.tiktoken"
+    path.write_bytes(content)
+    with pytest.raises(ValueError) as e:
+        bpe.load_tiktoken_bpe(path)
+    assert str(path) in str(e.value) and problem in str(e.value)
+
+
+def test_hash_mismatch_names_both_hashes(tmp_path):
+    path = tmp_path / "x.tiktoken"
+    path.write_bytes(b"YQ== 0\n")
+    actual = hashlib.sha256(b"YQ== 0\n").hexdigest()
+    with pytest.raises(ValueError) as e:
+        bpe.load_tiktoken_bpe(path, expected_hash="0" * 64)
+    assert "0" * 64 in str(e.value) and actual in str(e.value)
+
+
+class _Server:
+    """A one-file HTTP server on 127.0.0.1 that counts its requests."""
+
+    def __init__(self, payload: bytes):
+        self.payload = payload
+        self.requests = 0
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                outer.requests += 1
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(outer.payload)))
+                self.end_headers()
+                self.wfile.write(outer.payload)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_port}/enc.tiktoken"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def isolated(tmp_path, monkeypatch):
+    monkeypatch.delenv("BPE_VOCAB_DIR", raising=False)
+    monkeypatch.setenv("BPE_CACHE_DIR", str(tmp_path / "bpe-cache"))
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path / "tiktoken-cache"))
+    return tmp_path
+
+
+def test_download_is_verified_then_cached(isolated):
+    payload = b"YQ== 0\nYg== 1\n"
+    sha = hashlib.sha256(payload).hexdigest()
+    server = _Server(payload)
+    try:
+        assert load.fetch_verified("enc.tiktoken", server.url, sha) == payload
+        assert (isolated / "bpe-cache" / "enc.tiktoken").read_bytes() == payload
+        assert load.fetch_verified("enc.tiktoken", server.url, sha) == payload
+        assert server.requests == 1  # the second call came from the cache
+    finally:
+        server.close()
+
+
+def test_download_with_wrong_hash_is_not_kept(isolated):
+    server = _Server(b"YQ== 0\n")
+    try:
+        with pytest.raises(ValueError, match="sha256 mismatch"):
+            load.fetch_verified("enc.tiktoken", server.url, "1" * 64)
+        assert not (isolated / "bpe-cache" / "enc.tiktoken").exists()
+    finally:
+        server.close()
+
+
+def test_lookup_order(isolated, monkeypatch):
+    payload = b"YQ== 0\n"
+    sha = hashlib.sha256(payload).hexdigest()
+    url = "http://127.0.0.1:9/never-contacted.tiktoken"
+    # 3. tiktoken's cache, under the sha1 of the URL
+    tk_cache = isolated / "tiktoken-cache" / hashlib.sha1(url.encode()).hexdigest()
+    tk_cache.parent.mkdir()
+    tk_cache.write_bytes(payload)
+    assert load.fetch_verified("enc.tiktoken", url, sha) == payload
+    # a corrupt cached file is passed over (and the download then fails loudly)
+    tk_cache.write_bytes(b"corrupt")
+    with pytest.raises(OSError, match="cannot find enc.tiktoken"):
+        load.fetch_verified("enc.tiktoken", url, sha)
+    # 2. bpe's cache comes before tiktoken's
+    (isolated / "bpe-cache").mkdir()
+    (isolated / "bpe-cache" / "enc.tiktoken").write_bytes(payload)
+    assert load.fetch_verified("enc.tiktoken", url, sha) == payload
+    # 1. BPE_VOCAB_DIR comes first, and a wrong file there is an error, not skipped
+    folder = isolated / "vocab"
+    folder.mkdir()
+    (folder / "enc.tiktoken").write_bytes(b"YQ== 1\n")
+    monkeypatch.setenv("BPE_VOCAB_DIR", str(folder))
+    with pytest.raises(ValueError, match="sha256 mismatch"):
+        load.fetch_verified("enc.tiktoken", url, sha)
+    (folder / "enc.tiktoken").write_bytes(payload)
+    assert load.fetch_verified("enc.tiktoken", url, sha) == payload
+
+
+def test_named_encoding_from_local_server(tmp_path, monkeypatch):
+    from bpe import registry
+
+    payload = (vocab_dir() / "cl100k_base.tiktoken").read_bytes()
+    monkeypatch.delenv("BPE_VOCAB_DIR")
+    monkeypatch.setenv("BPE_CACHE_DIR", str(tmp_path / "bpe-cache"))
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path / "tiktoken-cache"))
+    server = _Server(payload)
+    try:
+        monkeypatch.setitem(registry.RANK_FILES, "cl100k_base",
+                            (server.url, hashlib.sha256(payload).hexdigest()))
+        ranks = registry._ranks("cl100k_base")
+        assert len(ranks) == 100256 and server.requests == 1
+    finally:
+        server.close()

@@ -1,0 +1,60 @@
+"""Each hand-written scanner cuts text exactly where the `regex` reference does."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bpe import _core, patterns
+from test_encoding import TRICKY
+
+FAMILIES = [
+    (1, patterns.R50K_PATTERN),
+    (2, patterns.CL100K_PATTERN),
+    (3, patterns.O200K_PATTERN),
+]
+BYTES = {bytes([b]): b for b in range(256)}
+SCANNERS = {fam: _core.CoreBPE(BYTES, {}, fam) for fam, _ in FAMILIES}
+
+weighted = st.text(
+    alphabet=st.one_of(
+        st.sampled_from(TRICKY),
+        st.sampled_from(TRICKY),
+        st.characters(exclude_categories=("Cs",)),
+    ),
+    max_size=80,
+)
+
+
+@pytest.mark.parametrize("family,pattern", FAMILIES)
+@settings(max_examples=1500, deadline=None)
+@given(text=weighted)
+def test_scanner_equals_regex(family, pattern, text):
+    assert SCANNERS[family].split(text) == patterns.split(pattern, text)
+
+
+@pytest.mark.parametrize("family,pattern", FAMILIES)
+@pytest.mark.parametrize(
+    "text",
+    [
+        "", " ", "  ", "a", " a", "  a", "\n", " \n", "\n ", "\r\n\r\n  x", " \t\n \tx",
+        "don't DON'T Don'T we'LL you'Re I'M it'ſ they'VE he'D", "'", "''s", "x'",
+        "12345678 1 12 123 1234", "١٢٣٤", "ǅungla ǅ", "HTTPServer iPhone NASA's",
+        "a\u0301b \u0301 \u0301a", "x  /path//to\n/", "foo!!\n\n", "?\r\n", "   \r\n  ",
+        "end   ", "\u00a0\u00a0x", "\u3000中文 日本語", "\U0001f600\U0001f600 x",
+        "\U000330c0a", "a\U000330c0'S",
+    ],
+)
+def test_scanner_examples(family, pattern, text):
+    assert SCANNERS[family].split(text) == patterns.split(pattern, text)
+
+
+def test_pinned_pattern_differs_from_raw_regex_where_unicode_moved():
+    # U+330C0 is a letter for the regex module (Unicode 17) but unassigned for tiktoken.
+    import regex
+
+    text = "\U000330c0's"
+    assert regex.findall(patterns.O200K_PATTERN, text) == [text]
+    assert patterns.split(patterns.O200K_PATTERN, text) == ["\U000330c0'", "s"]
+    assert SCANNERS[3].split(text) == ["\U000330c0'", "s"]
