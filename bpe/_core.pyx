@@ -60,6 +60,13 @@ cdef list vec_to_list(const RankVec* v):
     return out
 
 
+cdef bytearray vec_to_bytearray(const RankVec* v):
+    """The ranks as native-endian uint32 bytes (numpy.frombuffer reads them without a copy)."""
+    if v.size == 0:
+        return bytearray()
+    return bytearray((<const char*>v.data)[:v.size * sizeof(rank_t)])
+
+
 # ---------------------------------------------------------------------------------------
 # The rank table: open addressing over token byte strings stored in one blob.
 
@@ -664,21 +671,6 @@ cdef class CoreBPE:
         finally:
             free(out.data)
 
-    def encode_ordinary_buffer(self, str text):
-        """Like encode_ordinary, as a bytearray of native-endian uint32 (for numpy.frombuffer)."""
-        cdef Py_ssize_t n
-        cdef const uint8_t* s = <const uint8_t*>PyUnicode_AsUTF8AndSize(text, &n)
-        cdef RankVec out = RankVec(NULL, 0, 0)
-        cdef int rc
-        try:
-            with nogil:
-                rc = encode_text(&self.v, self.family, s, n, &out)
-            if rc:
-                self.raise_for(rc)
-            return bytearray((<char*>out.data)[:out.size * sizeof(rank_t)]) if out.size else bytearray()
-        finally:
-            free(out.data)
-
     def encode_batch_buffer(self, list texts):
         """Ranks of many texts, flat: (bytearray of uint32 ranks, list of end offsets)."""
         cdef Py_ssize_t count = len(texts), k
@@ -704,8 +696,7 @@ cdef class CoreBPE:
                     ends[k] = out.size
             if rc:
                 self.raise_for(rc)
-            data = bytearray((<char*>out.data)[:out.size * sizeof(rank_t)]) if out.size else bytearray()
-            return data, [ends[k] for k in range(count)]
+            return vec_to_bytearray(&out), [ends[k] for k in range(count)]
         finally:
             free(ptrs)
             free(lens)

@@ -185,9 +185,9 @@ class Encoding:
         self._check_disallowed(text, disallowed_special)
         if self._family and not (set(allowed_special) & self.special_tokens_set):
             try:
-                buf = self._core_bpe.encode_ordinary_buffer(text)
+                buf, _ = self._core_bpe.encode_batch_buffer([text])
             except UnicodeEncodeError:
-                buf = self._core_bpe.encode_ordinary_buffer(_fix_surrogates(text))
+                buf, _ = self._core_bpe.encode_batch_buffer([_fix_surrogates(text)])
             return np.frombuffer(buf, dtype=np.uint32)
         return np.array(self.encode(text, allowed_special=allowed_special, disallowed_special=()),
                         dtype=np.uint32)
