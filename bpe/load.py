@@ -22,7 +22,6 @@ import binascii
 import hashlib
 import os
 import tempfile
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Mapping, Optional, Union
@@ -94,6 +93,8 @@ def read_file(path: PathLike) -> bytes:
     """Bytes of a local file or an http(s) URL (no cache)."""
     path = os.fspath(path)
     if _is_url(path):
+        import urllib.request  # only when downloading: it pulls in ssl and sockets
+
         with urllib.request.urlopen(path, timeout=60) as response:
             return response.read()
     with open(path, "rb") as f:
