@@ -302,7 +302,7 @@ class Encoding:
         from bpe._unstable import encode_with_unstable
 
         try:
-            self._ordinary(text)
+            text.encode("utf-8")  # only to find lone surrogates, without encoding twice
         except UnicodeEncodeError:
             text = _fix_surrogates(text)
         return encode_with_unstable(self, text, allowed_special)
