@@ -10,8 +10,8 @@ from cpython.list cimport PyList_GET_ITEM, PyList_New, PyList_SET_ITEM
 from cpython.long cimport PyLong_FromUnsignedLong
 from cpython.number cimport PyNumber_Index
 from cpython.ref cimport Py_INCREF
-from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t
-from libc.stdlib cimport malloc, realloc, free
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
+from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcmp, memcpy, memset
 
 from bpe._types cimport rank_t, NO_RANK, RankVec
@@ -25,6 +25,25 @@ cdef extern from *:
     const uint64_t BPE_K0
     const uint64_t BPE_K1
     const uint64_t BPE_K2
+
+# Atomics for the piece cache's sequence locks (GCC and Clang builtins).
+cdef extern from *:
+    """
+    static inline uint32_t bpe_load_acquire(const uint32_t* p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+    static inline uint32_t bpe_load_relaxed(const uint32_t* p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+    static inline int bpe_cas_acquire(uint32_t* p, uint32_t expected, uint32_t desired) {
+        return __atomic_compare_exchange_n(p, &expected, desired, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+    }
+    static inline void bpe_store_release(uint32_t* p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+    static inline void bpe_fence_acquire(void) { __atomic_thread_fence(__ATOMIC_ACQUIRE); }
+    static inline void bpe_fence_release(void) { __atomic_thread_fence(__ATOMIC_RELEASE); }
+    """
+    uint32_t bpe_load_acquire(const uint32_t* p) noexcept nogil
+    uint32_t bpe_load_relaxed(const uint32_t* p) noexcept nogil
+    int bpe_cas_acquire(uint32_t* p, uint32_t expected, uint32_t desired) noexcept nogil
+    void bpe_store_release(uint32_t* p, uint32_t v) noexcept nogil
+    void bpe_fence_acquire() noexcept nogil
+    void bpe_fence_release() noexcept nogil
 
 cdef extern from "Python.h":
     const char* PyUnicode_AsUTF8AndSize(object text, Py_ssize_t* size) except NULL
@@ -84,6 +103,20 @@ cdef struct Slot:
     uint32_t length  # the token's length in bytes
 
 
+# One piece cache entry: 128 bytes. seq is a sequence lock: 0 empty, odd while a writer
+# fills the entry, even when it is stable.
+DEF CACHE_PIECE = 48
+DEF CACHE_TOKENS = 18
+
+cdef struct CacheEntry:
+    uint32_t seq
+    uint8_t length
+    uint8_t n_tokens
+    uint16_t unused
+    uint8_t piece[CACHE_PIECE]
+    rank_t tokens[CACHE_TOKENS]
+
+
 cdef struct Vocab:
     uint8_t* blob        # all token bytes, concatenated
     uint64_t* offset     # per rank: where its bytes start in blob
@@ -94,6 +127,8 @@ cdef struct Vocab:
     size_t max_len       # longest token, in bytes
     rank_t byte_rank[256]
     rank_t* pair_rank    # 65536 entries: the rank of every two-byte string, or NO_RANK
+    CacheEntry* cache    # the piece cache (NULL: off)
+    uint64_t cache_mask  # number of cache entries - 1
 
 
 # Measured on debref.en with o200k (perf): lookups are bound by cache misses, not hashing.
@@ -293,14 +328,73 @@ cdef int merge_large(const Vocab* v, const uint8_t* s, size_t n, RankVec* out) n
     return rc
 
 
+# ---------------------------------------------------------------------------------------
+# The piece cache: a direct-mapped table from pieces that are not tokens to their ranks.
+#
+# On natural text a third of the pieces that miss the vocabulary (debref.en, o200k) are
+# new and the rest repeat; a merge costs dozens of table lookups, each a likely cache
+# miss, a cache hit costs one. Many threads read and write it at once without a lock:
+# each entry has a sequence number that a writer makes odd while it writes (skipping the
+# entry when another writer holds it) and a reader checks before and after copying; a
+# torn read is a miss, never a wrong answer. Memory: a fixed number of 128-byte entries.
+
+cdef inline bint cache_get(const Vocab* v, uint64_t h, const uint8_t* s, size_t n, RankVec* out) noexcept nogil:
+    cdef CacheEntry* e = &v.cache[(h >> 24) & v.cache_mask]
+    cdef rank_t tokens[CACHE_TOKENS]
+    cdef uint32_t before = bpe_load_acquire(&e.seq), k
+    cdef uint8_t count
+    if before == 0 or before & 1 or e.length != n:
+        return False
+    if memcmp(e.piece, s, n) != 0:
+        return False
+    count = e.n_tokens
+    if count > CACHE_TOKENS:
+        return False
+    memcpy(tokens, e.tokens, count * sizeof(rank_t))
+    bpe_fence_acquire()
+    if bpe_load_relaxed(&e.seq) != before:
+        return False
+    for k in range(count):
+        if vec_push(out, tokens[k]):
+            return False
+    return True
+
+
+cdef inline void cache_put(const Vocab* v, uint64_t h, const uint8_t* s, size_t n,
+                           const rank_t* tokens, size_t count) noexcept nogil:
+    cdef CacheEntry* e = &v.cache[(h >> 24) & v.cache_mask]
+    cdef uint32_t seq = bpe_load_relaxed(&e.seq)
+    if seq & 1 or not bpe_cas_acquire(&e.seq, seq, seq + 1):
+        return  # another thread is writing this entry: leave it to them
+    bpe_fence_release()
+    e.length = <uint8_t>n
+    e.n_tokens = <uint8_t>count
+    memcpy(e.piece, s, n)
+    memcpy(e.tokens, tokens, count * sizeof(rank_t))
+    bpe_store_release(&e.seq, seq + 2 if seq + 2 != 0 else 2)
+
+
 cdef inline int encode_piece(const Vocab* v, const uint8_t* s, size_t n, RankVec* out) noexcept nogil:
     """Append the ranks of one piece. 0 on success, -1 out of memory, -2-b: byte b has no rank."""
     cdef rank_t r = vocab_lookup(v, s, n)
+    cdef uint64_t h
+    cdef size_t start
+    cdef int rc
     if r != NO_RANK:
         return vec_push(out, r)
-    if n <= SMALL_PIECE:
+    if n > SMALL_PIECE:
+        return merge_large(v, s, n, out)
+    if v.cache == NULL or n < 3:
         return merge_small(v, s, n, out)
-    return merge_large(v, s, n, out)
+    h = hash_bytes(s, n, load_head(s, n))
+    start = out.size
+    if cache_get(v, h, s, n, out):
+        return 0
+    out.size = start  # a failed get may have pushed part of an entry
+    rc = merge_small(v, s, n, out)
+    if rc == 0 and out.size - start <= CACHE_TOKENS:
+        cache_put(v, h, s, n, out.data + start, out.size - start)
+    return rc
 
 
 # ---------------------------------------------------------------------------------------
@@ -587,7 +681,10 @@ cdef size_t count_text(const Vocab* v, int family, const uint8_t* s, size_t n, R
 # The Python-visible engine
 
 cdef class CoreBPE:
-    """Rank table plus scanner: the compiled part of an Encoding.
+    """Rank table, piece cache and scanner: the compiled part of an Encoding.
+
+    The piece cache holds ``cache_entries`` pieces (128 bytes each; the default 32768 is
+    4 MiB per Encoding); 0 turns it off.
 
     ``family`` picks the hand-written scanner (1 gpt2, 2 cl100k, 3 o200k); with 0 the caller
     splits the text and passes pieces to :meth:`encode_pieces`.
@@ -600,7 +697,8 @@ cdef class CoreBPE:
     def __cinit__(self):
         memset(&self.v, 0, sizeof(Vocab))
 
-    def __init__(self, dict mergeable_ranks, dict special_tokens, int family):
+    def __init__(self, dict mergeable_ranks, dict special_tokens, int family,
+                 size_t cache_entries=32768):
         cdef size_t total = 0, n_slots = 16, k, ln
         cdef uint64_t i, head, max_rank = 0
         cdef const uint8_t* p
@@ -625,6 +723,13 @@ cdef class CoreBPE:
         if not (self.v.blob and self.v.offset and self.v.length and self.v.slots and self.v.pair_rank):
             raise MemoryError()
         self.v.mask = n_slots - 1
+        if cache_entries:
+            if cache_entries & (cache_entries - 1):
+                raise ValueError(f"cache_entries must be a power of two or 0, got {cache_entries}")
+            self.v.cache = <CacheEntry*>calloc(cache_entries, sizeof(CacheEntry))
+            if self.v.cache == NULL:
+                raise MemoryError()
+            self.v.cache_mask = cache_entries - 1
         for k in range(n_slots):
             self.v.slots[k].rank = NO_RANK
         for k in range(self.v.n_ranks):
@@ -668,6 +773,7 @@ cdef class CoreBPE:
         free(self.v.length)
         free(self.v.slots)
         free(self.v.pair_rank)
+        free(self.v.cache)
 
     cdef bytes decode_single(self, rank_t r):
         if r < self.v.n_ranks and self.v.length[r] != NO_RANK:

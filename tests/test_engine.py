@@ -102,3 +102,33 @@ def test_pattern_without_scanner_uses_regex_path(text):
     theirs = tiktoken.Encoding("custom", pat_str=pattern, mergeable_ranks=TINY, special_tokens={})
     assert ours._family == 0
     assert ours.encode_ordinary(text) == theirs.encode_ordinary(text)
+
+
+def test_piece_cache_under_thread_contention():
+    # A tiny cache (8 entries) shared by 4 threads is overwritten all the time: every
+    # result must still equal the uncached engine's.
+    import threading
+
+    pieces = [w.encode() for w in SAMPLE.split()] + [SAMPLE[i : i + 40].encode() for i in range(0, 200, 3)]
+    plain = _core.CoreBPE(TINY, {}, 0, 0)
+    want = [plain.encode_single_piece(p) for p in pieces]
+    shared = _core.CoreBPE(TINY, {}, 0, 8)
+    errors = []
+
+    def work(seed):
+        for k in range(3000):
+            i = (k * 7 + seed) % len(pieces)
+            if shared.encode_single_piece(pieces[i]) != want[i]:
+                errors.append(i)
+
+    threads = [threading.Thread(target=work, args=(s,)) for s in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+
+def test_cache_size_must_be_a_power_of_two():
+    with pytest.raises(ValueError, match="power of two"):
+        _core.CoreBPE(TINY, {}, 0, 1000)
