@@ -834,20 +834,35 @@ cdef class CoreBPE:
             free(ends)
             free(out.data)
 
-    def count(self, str text):
-        """Number of tokens of ``text`` (encode_ordinary without building the list)."""
+    def count_batch(self, list texts):
+        """Token counts of many texts, the GIL released for the whole batch."""
+        cdef Py_ssize_t count = len(texts), k
         cdef Py_ssize_t n
-        cdef const uint8_t* s = <const uint8_t*>PyUnicode_AsUTF8AndSize(text, &n)
+        cdef const uint8_t** ptrs = <const uint8_t**>malloc((count + 1) * sizeof(uint8_t*))
+        cdef size_t* lens = <size_t*>malloc((count + 1) * sizeof(size_t))
+        cdef size_t* counts = <size_t*>malloc((count + 1) * sizeof(size_t))
         cdef RankVec scratch = RankVec(NULL, 0, 0)
         cdef int rc = 0
-        cdef size_t total
         try:
+            if ptrs == NULL or lens == NULL or counts == NULL:
+                raise MemoryError()
+            for k in range(count):
+                if not isinstance(texts[k], str):
+                    raise TypeError(f"texts[{k}] is {type(texts[k]).__name__}, not str")
+                ptrs[k] = <const uint8_t*>PyUnicode_AsUTF8AndSize(texts[k], &n)
+                lens[k] = n
             with nogil:
-                total = count_text(&self.v, self.family, s, n, &scratch, &rc)
+                for k in range(count):
+                    counts[k] = count_text(&self.v, self.family, ptrs[k], lens[k], &scratch, &rc)
+                    if rc:
+                        break
             if rc:
                 self.raise_for(rc)
-            return total
+            return [counts[k] for k in range(count)]
         finally:
+            free(ptrs)
+            free(lens)
+            free(counts)
             free(scratch.data)
 
     def encode_pieces(self, list pieces):

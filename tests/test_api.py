@@ -173,3 +173,16 @@ def test_bad_constructor_arguments():
     import regex
     with pytest.raises(regex.error):
         bpe.Encoding("x", pat_str=r"(unclosed", mergeable_ranks={b"a": 0}, special_tokens={})
+
+
+def test_threaded_batches_equal_one_thread(pair):
+    enc, tk = pair
+    texts = [f"document {i}: " + "word " * (i % 50) + "中文\n" * (i % 3) for i in range(500)]
+    want = [tk.encode_ordinary(t) for t in texts]
+    for threads in (1, 2, 3, 8):
+        ids, offsets = enc.encode_batch_to_numpy(texts, num_threads=threads)
+        assert [ids[offsets[k] : offsets[k + 1]].tolist() for k in range(len(texts))] == want
+        assert enc.count_batch(texts, num_threads=threads) == [len(w) for w in want]
+    assert enc.count_batch(["a<|endoftext|>"], allowed_special="all") == [2]
+    with pytest.raises(ValueError):
+        enc.count_batch(["<|endoftext|>"])
