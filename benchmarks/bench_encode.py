@@ -35,22 +35,94 @@ def load_docs(path: Path) -> tuple[list[str], str]:
     return [text[i : i + DOC_CHARS] for i in range(0, len(text), DOC_CHARS)], text
 
 
-def make_encoders(name: str):
+def _bpe(name):
+    import bpe
+
+    return bpe.get_encoding(name).encode_ordinary
+
+
+def _tiktoken(name):
     import tiktoken
 
     import bpe
 
     ours = bpe.get_encoding(name)
-    theirs = tiktoken.Encoding(name, pat_str=ours._pat_str, mergeable_ranks=ours._mergeable_ranks,
-                               special_tokens=ours._special_tokens)
-    return {"bpe": ours, "tiktoken": theirs}
+    return tiktoken.Encoding(name, pat_str=ours._pat_str, mergeable_ranks=ours._mergeable_ranks,
+                             special_tokens=ours._special_tokens).encode_ordinary
+
+
+def _quicktok(name):
+    import quicktok
+
+    return quicktok.get_encoding(name).encode
+
+
+def _fastokens(name):
+    import fastokens
+
+    tok = fastokens.Tokenizer.from_tiktoken(
+        str(Path(os.environ["BPE_VOCAB_DIR"]) / f"{name}.tiktoken"), encoding=name)
+    return lambda text: tok.encode_ordinary(text).ids
+
+
+#: name -> factory of a per-document ``encode(text) -> list[int]``; peers only where installed.
+PER_DOCUMENT = {"bpe": _bpe, "tiktoken": _tiktoken, "quicktok-v1": _quicktok, "fastokens": _fastokens}
+
+
+def available(name: str) -> dict:
+    found = {}
+    for lib, factory in PER_DOCUMENT.items():
+        try:
+            found[lib] = factory(name)
+        except ImportError:
+            continue
+    return found
+
+
+def flat_batch_calls(name: str) -> dict:
+    """Whole-corpus calls that build no per-token Python objects, one thread."""
+    import numpy as np
+
+    import bpe
+
+    enc = bpe.get_encoding(name)
+    calls = {"bpe": lambda docs: enc.encode_batch_to_numpy(docs, num_threads=1)[0]}
+    try:
+        import fastokens
+
+        tok = fastokens.Tokenizer.from_tiktoken(
+            str(Path(os.environ["BPE_VOCAB_DIR"]) / f"{name}.tiktoken"), encoding=name)
+        calls["fastokens"] = lambda docs: np.frombuffer(tok.encode_batch_flat(docs)[0], np.uint32)
+    except ImportError:
+        pass
+    return calls
+
+
+def count_calls(name: str) -> dict:
+    import bpe
+
+    enc = bpe.get_encoding(name)
+    calls = {"bpe": lambda docs: enc.count_batch(docs, num_threads=1)}
+    try:
+        import toktok
+
+        calls["toktok-rs"] = lambda docs: toktok.batch_count(docs, name)
+    except ImportError:
+        pass
+    try:
+        import quicktok
+
+        qenc = quicktok.get_encoding(name)
+        calls["quicktok-v1"] = lambda docs: quicktok.count_batch(qenc, docs, 1).tolist()
+    except ImportError:
+        pass
+    return calls
 
 
 def cold_child(lib: str, name: str, corpus: str) -> None:
     """Run in a fresh process: build the encoder, time one pass over the documents."""
-    encoders = make_encoders(name)
+    encode = PER_DOCUMENT[lib](name)
     docs, _ = load_docs(Path(corpus))
-    encode = encoders[lib].encode_ordinary
     start = time.perf_counter()
     for doc in docs:
         encode(doc)
@@ -72,19 +144,41 @@ def time_pass(encode, items) -> float:
     return time.perf_counter() - start
 
 
+def time_call(call, docs) -> float:
+    start = time.perf_counter()
+    call(docs)
+    return time.perf_counter() - start
+
+
 def bench(name: str, corpus: Path, repeats: int) -> dict:
-    encoders = make_encoders(name)
+    """MB/s per library and mode: cold, warm, whole (per document) and flat, count (batch)."""
+    encoders = available(name)
     docs, whole = load_docs(corpus)
     n_bytes = len(whole.encode("utf-8"))
-    wrong = sum(encoders["bpe"].encode_ordinary(d) != encoders["tiktoken"].encode_ordinary(d) for d in docs)
-    if wrong:
-        raise SystemExit(f"{corpus.name}: {wrong} documents give different ids; not timing a wrong answer")
-    times: dict[str, dict[str, list[float]]] = {lib: {"cold": [], "warm": [], "whole": []} for lib in encoders}
+    want = [encoders["tiktoken"](d) for d in docs]
+    for lib, encode in encoders.items():
+        wrong = sum(encode(d) != w for d, w in zip(docs, want))
+        if wrong:
+            raise SystemExit(f"{lib} on {corpus.name}: {wrong} documents differ from tiktoken; not timing a wrong answer")
+    flat, counts = flat_batch_calls(name), count_calls(name)
+    flat_want = [t for w in want for t in w]
+    for lib, call in flat.items():
+        if call(docs).tolist() != flat_want:
+            raise SystemExit(f"{lib} flat batch on {corpus.name} differs from tiktoken")
+    for lib, call in list(counts.items()):
+        if list(call(docs)) != [len(w) for w in want]:
+            raise SystemExit(f"{lib} counts on {corpus.name} differ from tiktoken")
+    times: dict[str, dict[str, list[float]]] = {}
     for _ in range(repeats):
-        for lib in ("bpe", "tiktoken"):  # alternate, so drift hits both
-            times[lib]["cold"].append(time_cold(lib, name, corpus))
-            times[lib]["warm"].append(time_pass(encoders[lib].encode_ordinary, docs))
-            times[lib]["whole"].append(time_pass(encoders[lib].encode_ordinary, [whole]))
+        for lib, encode in encoders.items():  # alternate, so drift hits all alike
+            t = times.setdefault(lib, {})
+            t.setdefault("cold", []).append(time_cold(lib, name, corpus))
+            t.setdefault("warm", []).append(time_pass(encode, docs))
+            t.setdefault("whole", []).append(time_pass(encode, [whole]))
+        for lib, call in flat.items():
+            times.setdefault(lib, {}).setdefault("flat", []).append(time_call(call, docs))
+        for lib, call in counts.items():
+            times.setdefault(lib, {}).setdefault("count", []).append(time_call(call, docs))
     return {
         lib: {kind: n_bytes / statistics.median(v) / 1e6 for kind, v in kinds.items()}
         for lib, kinds in times.items()
@@ -109,17 +203,24 @@ def main() -> None:
         raise SystemExit("no corpus files: pass --corpus FILE")
     repeats = 3 if args.quick else args.repeats
     affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
-    print(f"# encode_ordinary, one thread (CPUs {affinity}), MB/s of UTF-8 input, median of {repeats}")
-    print("| encoding | corpus | cold bpe | cold tiktoken | ratio | warm bpe | warm tiktoken | ratio | whole bpe | whole tiktoken | ratio |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    modes = ["cold", "warm", "whole", "flat", "count"]
+    print(f"# one thread (CPUs {affinity}), MB/s of UTF-8 input, median of {repeats}; "
+          "in brackets: the ratio to tiktoken's encode_ordinary in the same mode (flat, count: to its warm)")
+    print("| encoding | corpus | library | " + " | ".join(modes) + " |")
+    print("|---|---|---|" + "---|" * len(modes))
     for name in args.encoding or PATTERN_NAMES:
         for corpus in corpora:
             r = bench(name, corpus, repeats)
-            cells = []
-            for kind in ("cold", "warm", "whole"):
-                ours, theirs = r["bpe"][kind], r["tiktoken"][kind]
-                cells += [f"{ours:.1f}", f"{theirs:.1f}", f"**{ours / theirs:.2f}x**"]
-            print(f"| {name} | {corpus.name} | " + " | ".join(cells) + " |", flush=True)
+            base = r["tiktoken"]
+            for lib, speeds in r.items():
+                cells = []
+                for mode in modes:
+                    if mode not in speeds:
+                        cells.append("")
+                        continue
+                    ref = base.get(mode, base["warm"])
+                    cells.append(f"{speeds[mode]:.1f} ({speeds[mode] / ref:.2f}x)")
+                print(f"| {name} | {corpus.name} | {lib} | " + " | ".join(cells) + " |", flush=True)
 
 
 if __name__ == "__main__":
