@@ -11,7 +11,7 @@ from cpython.long cimport PyLong_FromUnsignedLong
 from cpython.number cimport PyNumber_Index
 from cpython.ref cimport Py_INCREF
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
-from libc.stdlib cimport calloc, free, malloc, realloc
+from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcmp, memcpy, memset
 
 from bpe._types cimport rank_t, NO_RANK, RankVec
@@ -661,7 +661,10 @@ cdef inline size_t next_piece(int family, const uint8_t* s, size_t i, size_t n) 
 
 # Pieces are cut and hashed a batch at a time, and the table slots of the whole batch are
 # prefetched before the first lookup: the lookups are bound by cache misses, and this lets
-# the misses of a batch overlap instead of queueing one after another.
+# the misses of a batch overlap instead of queueing one after another. Measured with a
+# runtime switch, interleaved, median of 9 (flat batch, MB/s): o200k kjv 47.9 -> 52.8,
+# debref.en 32.9 -> 37.0, cl100k debref.en 37.3 -> 47.0. Tried and dropped: prefetching
+# the two lookups after each merge in merge_small (slower, 7-23%).
 DEF BATCH = 16
 
 cdef extern from *:
@@ -760,9 +763,11 @@ cdef class CoreBPE:
         if cache_entries:
             if cache_entries & (cache_entries - 1):
                 raise ValueError(f"cache_entries must be a power of two or 0, got {cache_entries}")
-            self.v.cache = <CacheEntry*>calloc(cache_entries, sizeof(CacheEntry))
+            self.v.cache = <CacheEntry*>malloc(cache_entries * sizeof(CacheEntry))
             if self.v.cache == NULL:
                 raise MemoryError()
+            # Touch every page now rather than fault them in during the first encodes.
+            memset(self.v.cache, 0, cache_entries * sizeof(CacheEntry))
             self.v.cache_mask = cache_entries - 1
         for k in range(n_slots):
             self.v.slots[k].rank = NO_RANK
