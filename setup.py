@@ -25,7 +25,12 @@ extensions = [
         "bpe._core",
         ["bpe/_core.pyx"],
         extra_compile_args=["-O3"] if not DEBUG else ["-O0", "-g"],
-    )
+    ),
+    Extension(
+        "bpe._train",
+        ["bpe/_train.pyx"],
+        extra_compile_args=["-O3"] if not DEBUG else ["-O0", "-g"],
+    ),
 ]
 
 setup(ext_modules=cythonize(extensions, compiler_directives=directives))

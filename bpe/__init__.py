@@ -8,12 +8,14 @@
 
 from bpe.core import Encoding
 from bpe.load import dump_tiktoken_bpe, load_tiktoken_bpe
+from bpe.load import load_encoding as load  # the function; the module stays in sys.modules
 from bpe.registry import (
     encoding_for_model,
     encoding_name_for_model,
     get_encoding,
     list_encoding_names,
 )
+from bpe.train import count_pieces, train
 
 __version__ = "0.1.0"
 
@@ -25,4 +27,7 @@ __all__ = [
     "list_encoding_names",
     "load_tiktoken_bpe",
     "dump_tiktoken_bpe",
+    "load",
+    "train",
+    "count_pieces",
 ]

@@ -46,3 +46,35 @@ def encode_ordinary(text: str, pat_str: str, ranks: Mapping[bytes, int]) -> list
     for piece in patterns.split(pat_str, text):
         out.extend(encode_piece(piece.encode("utf-8"), ranks))
     return out
+
+
+def train_merges(piece_counts: Mapping[bytes, int], n_merges: int) -> list[tuple[int, int]]:
+    """The merge list of byte-level BPE, recounting every pair at every step (slow, obvious).
+
+    Each step takes the adjacent pair with the highest count over all pieces (a piece that
+    occurs k times counts k times; "aaa" holds the pair (a, a) twice); ties go to the
+    smallest (left id, right id). Byte b has id b; the k-th merge creates id 256 + k and
+    replaces the pair's non-overlapping occurrences, left to right.
+
+    >>> train_merges({b"aaabdaaabac": 1}, 3)
+    [(97, 97), (256, 97), (257, 98)]
+    """
+    words = [(list(piece), count) for piece, count in piece_counts.items() if count > 0]
+    merges: list[tuple[int, int]] = []
+    for step in range(n_merges):
+        counts: dict[tuple[int, int], int] = {}
+        for ids, count in words:
+            for pair in zip(ids, ids[1:]):
+                counts[pair] = counts.get(pair, 0) + count
+        if not counts:
+            break
+        best = min(counts, key=lambda pair: (-counts[pair], pair))
+        new_id = 256 + step
+        for ids, _count in words:
+            i = 0
+            while i < len(ids) - 1:
+                if (ids[i], ids[i + 1]) == best:
+                    ids[i : i + 2] = [new_id]
+                i += 1
+        merges.append(best)
+    return merges

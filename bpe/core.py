@@ -479,6 +479,19 @@ class Encoding:
         """For backwards compatibility. Prefer to use ``enc.max_token_value + 1``."""
         return self.max_token_value + 1
 
+    def save(self, path) -> None:
+        """Save pattern, special tokens and ranks to one file that :func:`bpe.load` reads.
+
+        The format is versioned JSON (see ``bpe.load.save_encoding``), never pickle. For a
+        rank file that tiktoken reads, use ``bpe.dump_tiktoken_bpe(enc._mergeable_ranks, path)``.
+
+        >>> enc.save("my.tok"); bpe.load("my.tok").encode("hi") == enc.encode("hi")  # doctest: +SKIP
+        True
+        """
+        from bpe.load import save_encoding
+
+        save_encoding(self, path)
+
     def __getstate__(self) -> object:
         from bpe import registry
 

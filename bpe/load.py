@@ -219,3 +219,66 @@ def data_gym_to_mergeable_bpe_ranks(vocab_bpe: bytes, encoder_json: bytes) -> di
     if encoder != ranks:
         raise ValueError("encoder.json does not agree with the merges in vocab.bpe")
     return ranks
+
+
+# ---------------------------------------------------------------------------------------
+# Whole tokenizers (pattern, special tokens, ranks) in one file
+
+FORMAT = "bpe-tokenizer"
+FORMAT_VERSION = 1
+
+
+def save_encoding(enc, path: PathLike) -> None:
+    """Write an Encoding as a versioned JSON document (never pickle: safe to load from anyone).
+
+    ``{"format": "bpe-tokenizer", "version": 1, "name": ..., "pattern": ...,
+    "special_tokens": {text: id}, "ranks": "<the .tiktoken file, one token a line>"}``
+    """
+    import io
+    import json
+
+    ranks = io.StringIO()
+    for token, rank in sorted(enc._mergeable_ranks.items(), key=lambda item: item[1]):
+        ranks.write(f"{base64.b64encode(token).decode()} {rank}\n")
+    document = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "name": enc.name,
+        "pattern": enc._pat_str,
+        "special_tokens": enc._special_tokens,
+        "ranks": ranks.getvalue(),
+    }
+    tmp = Path(f"{os.fspath(path)}.{uuid.uuid4().hex}.tmp")
+    tmp.write_text(json.dumps(document, ensure_ascii=False, indent=1), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def load_encoding(path: PathLike):
+    """Read a file written by :func:`save_encoding` (``Encoding.save``); errors name the file."""
+    import json
+
+    from bpe.core import Encoding
+
+    source = os.fspath(path)
+    try:
+        document = json.loads(Path(source).read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{source}: not a bpe tokenizer file ({e})") from None
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise ValueError(f"{source}: not a bpe tokenizer file (no \"format\": \"{FORMAT}\")")
+    if document.get("version") != FORMAT_VERSION:
+        raise ValueError(
+            f"{source}: tokenizer file version {document.get('version')!r}; this bpe reads version {FORMAT_VERSION}"
+        )
+    for field, kind in (("name", str), ("pattern", str), ("special_tokens", dict), ("ranks", str)):
+        if not isinstance(document.get(field), kind):
+            raise ValueError(f"{source}: field {field!r} is missing or not a {kind.__name__}")
+    special = document["special_tokens"]
+    for token, rank in special.items():
+        if not isinstance(rank, int) or rank < 0:
+            raise ValueError(f"{source}: special token {token!r} has id {rank!r}, not a non-negative integer")
+    ranks = parse_tiktoken_bpe(document["ranks"].encode("ascii", "replace"), f"{source} (ranks)")
+    if not ranks:
+        raise ValueError(f"{source}: no ranks")
+    return Encoding(document["name"], pat_str=document["pattern"], mergeable_ranks=ranks,
+                    special_tokens=special)

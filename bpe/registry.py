@@ -9,7 +9,8 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable
 
-from bpe import load, patterns
+from bpe import patterns
+from bpe.load import data_gym_to_mergeable_bpe_ranks, fetch_verified, parse_tiktoken_bpe
 
 ENDOFTEXT = "<|endoftext|>"
 FIM_PREFIX = "<|fim_prefix|>"
@@ -40,12 +41,12 @@ GPT2_FILES = {
 
 def _ranks(name: str) -> dict[bytes, int]:
     url, sha = RANK_FILES[name]
-    return load.parse_tiktoken_bpe(load.fetch_verified(f"{name}.tiktoken", url, sha), f"{name}.tiktoken")
+    return parse_tiktoken_bpe(fetch_verified(f"{name}.tiktoken", url, sha), f"{name}.tiktoken")
 
 
 def _gpt2() -> dict[str, Any]:
-    files = {f: load.fetch_verified(f"gpt2.{f}", url, sha) for f, (url, sha) in GPT2_FILES.items()}
-    ranks = load.data_gym_to_mergeable_bpe_ranks(files["vocab.bpe"], files["encoder.json"])
+    files = {f: fetch_verified(f"gpt2.{f}", url, sha) for f, (url, sha) in GPT2_FILES.items()}
+    ranks = data_gym_to_mergeable_bpe_ranks(files["vocab.bpe"], files["encoder.json"])
     return dict(name="gpt2", explicit_n_vocab=50257, pat_str=patterns.R50K_PATTERN,
                 mergeable_ranks=ranks, special_tokens={ENDOFTEXT: 50256})
 

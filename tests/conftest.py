@@ -40,9 +40,9 @@ def vocab_dir() -> Path:
 
 @functools.lru_cache(maxsize=None)
 def _ranks(name: str, folder: str) -> dict[bytes, int]:
-    from bpe import load
+    from bpe.load import load_tiktoken_bpe
 
-    return load.load_tiktoken_bpe(Path(folder) / f"{name}.tiktoken")
+    return load_tiktoken_bpe(Path(folder) / f"{name}.tiktoken")
 
 
 def oracle(name: str):

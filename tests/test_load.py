@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import bpe
-from bpe import load
+from bpe.load import fetch_verified
 from conftest import vocab_dir
 
 
@@ -103,9 +103,9 @@ def test_download_is_verified_then_cached(isolated):
     sha = hashlib.sha256(payload).hexdigest()
     server = _Server(payload)
     try:
-        assert load.fetch_verified("enc.tiktoken", server.url, sha) == payload
+        assert fetch_verified("enc.tiktoken", server.url, sha) == payload
         assert (isolated / "bpe-cache" / "enc.tiktoken").read_bytes() == payload
-        assert load.fetch_verified("enc.tiktoken", server.url, sha) == payload
+        assert fetch_verified("enc.tiktoken", server.url, sha) == payload
         assert server.requests == 1  # the second call came from the cache
     finally:
         server.close()
@@ -115,7 +115,7 @@ def test_download_with_wrong_hash_is_not_kept(isolated):
     server = _Server(b"YQ== 0\n")
     try:
         with pytest.raises(ValueError, match="sha256 mismatch"):
-            load.fetch_verified("enc.tiktoken", server.url, "1" * 64)
+            fetch_verified("enc.tiktoken", server.url, "1" * 64)
         assert not (isolated / "bpe-cache" / "enc.tiktoken").exists()
     finally:
         server.close()
@@ -129,24 +129,24 @@ def test_lookup_order(isolated, monkeypatch):
     tk_cache = isolated / "tiktoken-cache" / hashlib.sha1(url.encode()).hexdigest()
     tk_cache.parent.mkdir()
     tk_cache.write_bytes(payload)
-    assert load.fetch_verified("enc.tiktoken", url, sha) == payload
+    assert fetch_verified("enc.tiktoken", url, sha) == payload
     # a corrupt cached file is passed over (and the download then fails loudly)
     tk_cache.write_bytes(b"corrupt")
     with pytest.raises(OSError, match="cannot find enc.tiktoken"):
-        load.fetch_verified("enc.tiktoken", url, sha)
+        fetch_verified("enc.tiktoken", url, sha)
     # 2. bpe's cache comes before tiktoken's
     (isolated / "bpe-cache").mkdir()
     (isolated / "bpe-cache" / "enc.tiktoken").write_bytes(payload)
-    assert load.fetch_verified("enc.tiktoken", url, sha) == payload
+    assert fetch_verified("enc.tiktoken", url, sha) == payload
     # 1. BPE_VOCAB_DIR comes first, and a wrong file there is an error, not skipped
     folder = isolated / "vocab"
     folder.mkdir()
     (folder / "enc.tiktoken").write_bytes(b"YQ== 1\n")
     monkeypatch.setenv("BPE_VOCAB_DIR", str(folder))
     with pytest.raises(ValueError, match="sha256 mismatch"):
-        load.fetch_verified("enc.tiktoken", url, sha)
+        fetch_verified("enc.tiktoken", url, sha)
     (folder / "enc.tiktoken").write_bytes(payload)
-    assert load.fetch_verified("enc.tiktoken", url, sha) == payload
+    assert fetch_verified("enc.tiktoken", url, sha) == payload
 
 
 def test_named_encoding_from_local_server(tmp_path, monkeypatch):

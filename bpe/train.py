@@ -1,0 +1,269 @@
+"""Training byte-level BPE vocabularies: count pieces, then run the compiled merge loop.
+
+>>> enc = train(["the cat sat on the mat"] * 10, vocab_size=260, pattern="gpt2", progress=False)
+>>> enc.encode("the mat")
+[256, 259]
+
+The rule, shared with rustbpe, bpeasy and ffbpe: each merge takes the adjacent pair with
+the highest count over all pieces, ties going to the smallest (left id, right id), where
+byte b has id b and the k-th merge creates id 256 + k.
+"""
+
+from __future__ import annotations
+
+import codecs
+import collections
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Iterable, Mapping, Union
+
+from bpe import _core, _train, patterns
+
+Source = Union[str, "os.PathLike[str]", Iterable[str], Mapping[bytes, int]]
+
+_CHUNK = 1 << 20  # bytes read at a time from a file
+
+
+def _resolve_pattern(pattern: str) -> str:
+    if pattern in patterns.PATTERNS:
+        return patterns.PATTERNS[pattern]
+    if pattern in ("r50k", "p50k"):
+        return patterns.R50K_PATTERN
+    if len(pattern) < 12 and pattern.isidentifier():
+        raise ValueError(
+            f"unknown pattern name {pattern!r}; use one of {', '.join(patterns.PATTERNS)} or a regex"
+        )
+    try:
+        patterns.compile_pattern(pattern)
+    except Exception as e:  # regex.error, with the regex module's own message
+        raise ValueError(f"pattern does not compile: {e}") from None
+    return pattern
+
+
+class _Splitter:
+    """Cuts text into pieces with the compiled scanner, or `regex` for other patterns."""
+
+    def __init__(self, pat_str: str):
+        self.family = patterns.scanner_family(pat_str)
+        if self.family:
+            self._core = _core.CoreBPE({bytes([b]): b for b in range(256)}, {}, self.family, 0)
+            self.split = self._core.split
+        else:
+            self.split = patterns.compile_pattern(pat_str).findall
+
+
+def count_pieces(texts: Iterable[str], *, pattern: str = "o200k") -> collections.Counter:
+    """How often each piece (as UTF-8 bytes) occurs in ``texts``, each text split on its own.
+
+    Counters from different shards add up (``a + b``, ``sum(..., Counter())``), and
+    :func:`train` accepts the sum: counting can run anywhere and train once.
+
+    >>> count_pieces(["hello hello world"], pattern="gpt2")
+    Counter({b' hello': 1, b'hello': 1, b' world': 1})
+    """
+    if isinstance(texts, str):
+        raise TypeError("count_pieces takes an iterable of texts; wrap a single text in a list")
+    split = _Splitter(_resolve_pattern(pattern)).split
+    counts: collections.Counter = collections.Counter()
+    for text in texts:
+        counts.update(split(text))
+    return collections.Counter({piece.encode("utf-8", "surrogatepass"): n for piece, n in counts.items()})
+
+
+def _safe_cut(text: str) -> int:
+    """The last position where every named pattern is sure to end a piece: after a newline
+    that an ASCII letter follows (no alternative of gpt2, cl100k or o200k joins the two).
+    0 when there is none."""
+    pos = len(text) - 1
+    while True:
+        pos = text.rfind("\n", 0, pos)
+        if pos < 0:
+            return 0
+        following = text[pos + 1 : pos + 2]
+        if following and following.isascii() and following.isalpha():
+            return pos + 1
+
+
+def read_chunks(path: Path, stats: dict) -> Iterable[str]:
+    """A file's text in chunks cut only where the split patterns are sure to break, so that
+    splitting the chunks gives the pieces of splitting the whole file. Invalid UTF-8 becomes
+    U+FFFD and is counted in ``stats["replaced"]``."""
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    carry = ""
+    with open(path, "rb") as f:
+        while True:
+            raw = f.read(_CHUNK)
+            final = not raw
+            text = decoder.decode(raw, final=final)
+            stats["bytes"] += len(raw)
+            stats["replaced"] += text.count("\ufffd") - raw.count(b"\xef\xbf\xbd")
+            carry += text
+            if final:
+                if carry:
+                    yield carry
+                return
+            cut = _safe_cut(carry)
+            if cut:
+                yield carry[:cut]
+                carry = carry[cut:]
+
+
+def _progress(label: str, enabled: bool):
+    start = time.perf_counter()
+
+    def report(done: int, total: int | None = None, unit: str = "") -> None:
+        if not enabled:
+            return
+        elapsed = time.perf_counter() - start
+        of = f"/{total:,}" if total else ""
+        print(f"\r{label}: {done:,}{of} {unit} ({elapsed:.1f} s)", end="", file=sys.stderr, flush=True)
+
+    return report
+
+
+def train(
+    source: Source,
+    *,
+    vocab_size: int,
+    pattern: str = "o200k",
+    special_tokens: Iterable[str] = (),
+    min_frequency: int = 1,
+    progress: bool = True,
+    num_threads: int | None = None,
+    name: str | None = None,
+):
+    """Train a byte-level BPE Encoding.
+
+    ``source`` is a path, a list of paths, an iterable of texts (each split on its own, as
+    documents), or piece counts from :func:`count_pieces`. ``vocab_size`` counts everything:
+    the 256 byte tokens, the merges and the special tokens, which take the ids after the last
+    merge. ``pattern`` is ``"gpt2"``, ``"cl100k"``, ``"o200k"`` or a regex. Merges stop early,
+    with a message, when no pair occurs ``min_frequency`` times. ``num_threads`` is accepted
+    for the API's sake; counting and merging run on one thread for now.
+
+    >>> enc = train(["low lower lowest"] * 5, vocab_size=258, pattern="gpt2", progress=False)
+    >>> enc.n_vocab
+    258
+    """
+    specials = list(special_tokens)
+    pat_str = _resolve_pattern(pattern)
+    _check_arguments(vocab_size, specials, min_frequency)
+    paths = _as_paths(source)
+    start = time.perf_counter()
+    stats = {"bytes": 0, "replaced": 0}
+
+    # 1. count pieces
+    if isinstance(source, Mapping):
+        counts = collections.Counter({bytes(k): int(v) for k, v in source.items()})
+    else:
+        report = _progress("counting", progress)
+        texts = (chunk for p in paths for chunk in read_chunks(p, stats)) if paths is not None else source
+        split = _Splitter(pat_str).split
+        counter: collections.Counter = collections.Counter()
+        k = -1
+        for k, text in enumerate(texts):
+            counter.update(split(text))
+            if k % 64 == 0:
+                report(stats["bytes"] or k, unit="bytes read" if paths is not None else "texts")
+        counts = collections.Counter({p.encode("utf-8", "surrogatepass"): n for p, n in counter.items()})
+        if progress:
+            report(stats["bytes"] or k + 1, unit="bytes read" if paths is not None else "texts")
+            print(file=sys.stderr)
+    if not counts:
+        raise ValueError("the corpus is empty: no text to train on")
+
+    # 2. merge
+    n_merges = vocab_size - 256 - len(specials)
+    pieces = list(counts)
+    weights = [counts[p] for p in pieces]
+    report = _progress("merging", progress)
+    merges = _train.train_merges(pieces, weights, n_merges, lambda done: report(done, n_merges, "merges"),
+                                 min_frequency)
+    if progress:
+        report(len(merges), n_merges, "merges")
+        print(file=sys.stderr)
+
+    # 3. ranks: byte b is b, merge k is 256 + k
+    token_bytes = [bytes([b]) for b in range(256)]
+    ranks = {t: i for i, t in enumerate(token_bytes)}
+    duplicates = 0
+    for left, right in merges:
+        token = token_bytes[left] + token_bytes[right]
+        token_bytes.append(token)
+        if token in ranks:
+            duplicates += 1  # the same bytes reached by another merge: tiktoken keeps one id
+        else:
+            ranks[token] = len(token_bytes) - 1
+    if duplicates:
+        raise ValueError(
+            f"{duplicates} merges create byte strings that an earlier merge already created; "
+            "a tiktoken-style vocabulary cannot hold them"
+        )
+    next_id = 256 + len(merges)
+    special_ids = {token: next_id + i for i, token in enumerate(specials)}
+
+    from bpe.core import Encoding
+
+    enc = Encoding(name or f"bpe-{vocab_size}", pat_str=pat_str, mergeable_ranks=ranks,
+                   special_tokens=special_ids)
+    elapsed = time.perf_counter() - start
+    if progress:
+        short = len(merges) < n_merges
+        print(
+            f"trained {enc.name}: {len(counts):,} distinct pieces, {len(merges):,} merges"
+            + (f" (asked for {n_merges:,}: no pair occurs {min_frequency}+ times any more)" if short else "")
+            + f", {len(specials)} special tokens, vocabulary {enc.n_vocab:,}, {elapsed:.1f} s"
+            + (f"; {stats['replaced']:,} invalid UTF-8 sequences replaced" if stats["replaced"] else ""),
+            file=sys.stderr,
+        )
+    enc.training_stats = {"pieces": len(counts), "merges": len(merges), "seconds": elapsed, **stats}
+    return enc
+
+
+def _check_arguments(vocab_size: int, specials: list[str], min_frequency: int) -> None:
+    if not isinstance(vocab_size, int) or vocab_size < 256 + len(specials):
+        raise ValueError(
+            f"vocab_size={vocab_size!r} is too small: it counts the 256 byte tokens and the "
+            f"{len(specials)} special tokens, so it must be at least {256 + len(specials)}"
+        )
+    seen = set()
+    for token in specials:
+        if not isinstance(token, str) or not token:
+            raise ValueError(f"special token {token!r} must be a non-empty string")
+        if token in seen:
+            raise ValueError(f"special token {token!r} is given twice")
+        seen.add(token)
+    if min_frequency < 1:
+        raise ValueError(f"min_frequency must be at least 1, got {min_frequency}")
+
+
+def _is_file(item) -> bool:
+    if isinstance(item, os.PathLike):
+        return True
+    if not isinstance(item, str) or len(item) > 4096 or "\n" in item:
+        return False
+    try:
+        return os.path.isfile(item)
+    except (OSError, ValueError):
+        return False
+
+
+def _as_paths(source) -> list[Path] | None:
+    """The files of ``source`` when it names files (checked to exist), else None.
+
+    A str or path alone is a file name; a list is of file names when every item is a path
+    object or the name of an existing file, and of texts otherwise.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        items = [source]
+    elif isinstance(source, (list, tuple)) and source and all(_is_file(s) for s in source):
+        items = list(source)
+    else:
+        return None
+    paths = [Path(s) for s in items]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise ValueError(f"no such file: {missing[0][:200]}")
+    return paths

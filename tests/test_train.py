@@ -1,0 +1,173 @@
+"""The trainer: exact merges (against the slow reference and rustbpe), map-reduce counting,
+streaming files, save and load, and the errors for bad input."""
+
+from __future__ import annotations
+
+import collections
+import multiprocessing
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import bpe
+from bpe import _reference, _train, patterns
+from conftest import corpus_path
+
+
+def test_wikipedia_example():
+    # aaabdaaabac: aa first, then ab (it ties with (256, a) at 2 and is the smaller pair).
+    assert _train.train_merges([b"aaabdaaabac"], [1], 3) == [(97, 97), (97, 98), (256, 257)]
+    assert _reference.train_merges({b"aaabdaaabac": 1}, 3) == [(97, 97), (97, 98), (256, 257)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    counts=st.dictionaries(st.binary(min_size=1, max_size=16).map(lambda b: bytes(x % 5 + 97 for x in b)),
+                           st.integers(1, 6), min_size=1, max_size=12),
+    n_merges=st.integers(0, 40),
+)
+def test_compiled_merges_equal_reference(counts, n_merges):
+    got = _train.train_merges(list(counts), list(counts.values()), n_merges)
+    assert got == _reference.train_merges(counts, n_merges)
+
+
+@settings(max_examples=100, deadline=None)
+@given(text=st.text(alphabet=st.sampled_from("ab cd\n'sÉé中文!1"), min_size=1, max_size=200))
+def test_train_on_text_equals_reference(text):
+    counts = bpe.count_pieces([text], pattern="o200k")
+    enc = bpe.train(counts, vocab_size=256 + 20, pattern="o200k", progress=False)
+    merges = _reference.train_merges(counts, 20)
+    assert len(enc._mergeable_ranks) == 256 + len(merges)
+    for k, (left, right) in enumerate(merges):
+        token = enc.decode_single_token_bytes(left) + enc.decode_single_token_bytes(right)
+        assert enc._mergeable_ranks[token] == 256 + k
+
+
+def test_same_merges_as_rustbpe_on_kjv():
+    rustbpe = pytest.importorskip("rustbpe", reason="rustbpe is the peer: pip install '.[test]'")
+    text = corpus_path("kjv.txt").read_text(encoding="utf-8")
+    theirs = rustbpe.Tokenizer()
+    theirs.train_from_iterator(iter([text]), 4096, pattern=patterns.CL100K_PATTERN)
+    ours = bpe.train([text], vocab_size=4096, pattern="cl100k", progress=False)
+    assert ours._mergeable_ranks == dict(theirs.get_mergeable_ranks())
+
+
+def _count(texts):
+    return bpe.count_pieces(texts, pattern="cl100k")
+
+
+def test_map_reduce_counting_equals_one_pass():
+    texts = [f"line {i}: the quick brown fox {i % 7} jumps\n" * (i % 5 + 1) for i in range(400)]
+    shards = [texts[i::4] for i in range(4)]
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        summed = sum(pool.map(_count, shards), collections.Counter())
+    assert summed == bpe.count_pieces(texts, pattern="cl100k")
+    a = bpe.train(summed, vocab_size=400, pattern="cl100k", progress=False)
+    b = bpe.train(texts, vocab_size=400, pattern="cl100k", progress=False)
+    assert a._mergeable_ranks == b._mergeable_ranks
+
+
+def test_streaming_a_file_counts_as_splitting_it_whole(tmp_path, monkeypatch):
+    import sys
+
+    train_module = sys.modules["bpe.train"]  # the module; bpe.train is the function
+    monkeypatch.setattr(train_module, "_CHUNK", 97)  # many small chunks, cut mid-line
+    text = ("Alpha beta\n\n  gamma's DELTA\r\n\tepsilon 12345\n" * 50) + "tail  \n\n"
+    path = tmp_path / "corpus.txt"
+    path.write_bytes(text.encode("utf-8") + b"\xff\xfe bad bytes\n")
+    stats = {"bytes": 0, "replaced": 0}
+    chunks = list(train_module.read_chunks(path, stats))
+    assert len(chunks) > 10 and "".join(chunks) == text + "\ufffd\ufffd bad bytes\n"
+    assert stats["replaced"] == 2
+    for pattern in ("gpt2", "cl100k", "o200k"):
+        whole = bpe.count_pieces([text + "\ufffd\ufffd bad bytes\n"], pattern=pattern)
+        assert bpe.count_pieces(chunks, pattern=pattern) == whole
+    enc = bpe.train(path, vocab_size=300, pattern="o200k", progress=False)
+    assert enc.training_stats["replaced"] == 2
+
+
+def test_vocab_size_counts_everything_and_specials_come_last(tmp_path):
+    text = corpus_path("kjv.txt").read_text(encoding="utf-8")[:50_000]
+    enc = bpe.train([text], vocab_size=300, pattern="o200k",
+                    special_tokens=["<|endoftext|>", "<|pad|>"], progress=False)
+    assert enc.n_vocab == 300
+    assert enc.encode("<|endoftext|><|pad|>", allowed_special="all") == [298, 299]
+    assert max(enc._mergeable_ranks.values()) == 297
+
+
+def test_runs_out_of_pairs_and_says_so(capsys):
+    enc = bpe.train(["abab"], vocab_size=1000, pattern="gpt2", progress=True)
+    assert enc.training_stats["merges"] < 1000 - 256
+    assert "asked for 744" in capsys.readouterr().err
+
+
+def test_min_frequency_stops_merging():
+    enc = bpe.train(["aa bb aa"], vocab_size=300, pattern="gpt2", min_frequency=2, progress=False)
+    assert enc.training_stats["merges"] == 1  # only (a, a) occurs twice
+
+
+def test_save_load_round_trip_and_tiktoken_export(tmp_path):
+    text = corpus_path("kjv.txt").read_text(encoding="utf-8")[:300_000]
+    enc = bpe.train([text], vocab_size=1000, pattern="cl100k", special_tokens=["<|endoftext|>"],
+                    progress=False, name="kjv-1000")
+    enc.save(tmp_path / "kjv.tok")
+    again = bpe.load(tmp_path / "kjv.tok")
+    assert again.name == "kjv-1000" and again._pat_str == enc._pat_str
+    sample = text[:20_000] + "<|endoftext|>"
+    assert again.encode(sample, allowed_special="all") == enc.encode(sample, allowed_special="all")
+    import json
+
+    assert json.loads((tmp_path / "kjv.tok").read_text())["format"] == "bpe-tokenizer"  # JSON, no pickle
+    tiktoken = pytest.importorskip("tiktoken", reason="tiktoken is the oracle: pip install '.[test]'")
+    import tiktoken.load
+
+    bpe.dump_tiktoken_bpe(enc._mergeable_ranks, tmp_path / "kjv.tiktoken")
+    ranks = tiktoken.load.load_tiktoken_bpe(str(tmp_path / "kjv.tiktoken"))
+    theirs = tiktoken.Encoding("kjv", pat_str=enc._pat_str, mergeable_ranks=ranks,
+                               special_tokens=enc._special_tokens)
+    assert theirs.encode(sample, allowed_special="all") == enc.encode(sample, allowed_special="all")
+
+
+@pytest.mark.parametrize(
+    "content,problem",
+    [
+        (b"not json", "not a bpe tokenizer file"),
+        (b'{"format": "other"}', "not a bpe tokenizer file"),
+        (b'{"format": "bpe-tokenizer", "version": 99}', "version 99"),
+        (b'{"format": "bpe-tokenizer", "version": 1, "name": "x", "pattern": "\\\\S+", '
+         b'"special_tokens": {}, "ranks": "YQ== 0\\nbad line\\n"}', "line 2"),
+        (b'{"format": "bpe-tokenizer", "version": 1, "name": "x", "pattern": "\\\\S+", '
+         b'"special_tokens": {"<s>": -1}, "ranks": "YQ== 0\\n"}', "'<s>' has id -1"),
+    ],
+)
+def test_load_rejects_bad_files(tmp_path, content, problem):
+    path = tmp_path / "bad.tok"
+    path.write_bytes(content)
+    with pytest.raises(ValueError) as e:
+        bpe.load(path)
+    assert str(path) in str(e.value) and problem in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"vocab_size": 255}, "too small"),
+        ({"vocab_size": 257, "special_tokens": ["<a>", "<b>"]}, "at least 258"),
+        ({"vocab_size": 300, "pattern": "o300k"}, "unknown pattern name"),
+        ({"vocab_size": 300, "pattern": "(unclosed"}, "does not compile"),
+        ({"vocab_size": 300, "special_tokens": [""]}, "non-empty"),
+        ({"vocab_size": 300, "special_tokens": ["<a>", "<a>"]}, "given twice"),
+        ({"vocab_size": 300, "min_frequency": 0}, "min_frequency"),
+    ],
+)
+def test_bad_arguments_fail_before_work(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        bpe.train(["some text"], progress=False, **kwargs)
+
+
+def test_empty_corpus_and_missing_file(tmp_path):
+    with pytest.raises(ValueError, match="empty"):
+        bpe.train([], vocab_size=300, progress=False)
+    with pytest.raises(ValueError, match="no such file"):
+        bpe.train(str(tmp_path / "missing.txt"), vocab_size=300, progress=False)
