@@ -840,17 +840,20 @@ cdef class CoreBPE:
         finally:
             free(out.data)
 
-    def encode_batch_buffer(self, list texts):
-        """Ranks of many texts, flat: (bytearray of uint32 ranks, list of end offsets)."""
+    cdef object run_batch(self, list texts, bint counting):
+        """Encode (or count) every text with the GIL released for the whole batch.
+
+        Returns (bytearray of uint32 ranks, end offsets), or the counts when counting.
+        """
         cdef Py_ssize_t count = len(texts), k
         cdef Py_ssize_t n
         cdef const uint8_t** ptrs = <const uint8_t**>malloc((count + 1) * sizeof(uint8_t*))
         cdef size_t* lens = <size_t*>malloc((count + 1) * sizeof(size_t))
-        cdef size_t* ends = <size_t*>malloc((count + 1) * sizeof(size_t))
+        cdef size_t* sizes = <size_t*>malloc((count + 1) * sizeof(size_t))
         cdef RankVec out = RankVec(NULL, 0, 0)
         cdef int rc = 0
         try:
-            if ptrs == NULL or lens == NULL or ends == NULL:
+            if ptrs == NULL or lens == NULL or sizes == NULL:
                 raise MemoryError()
             for k in range(count):
                 if not isinstance(texts[k], str):
@@ -859,50 +862,32 @@ cdef class CoreBPE:
                 lens[k] = n
             with nogil:
                 for k in range(count):
-                    rc = encode_text(&self.v, self.family, ptrs[k], lens[k], &out, NULL)
+                    if counting:
+                        sizes[k] = 0
+                        rc = encode_text(&self.v, self.family, ptrs[k], lens[k], &out, &sizes[k])
+                    else:
+                        rc = encode_text(&self.v, self.family, ptrs[k], lens[k], &out, NULL)
+                        sizes[k] = out.size
                     if rc:
                         break
-                    ends[k] = out.size
             if rc:
                 self.raise_for(rc)
-            return vec_to_bytearray(&out), [ends[k] for k in range(count)]
+            if counting:
+                return [sizes[k] for k in range(count)]
+            return vec_to_bytearray(&out), [sizes[k] for k in range(count)]
         finally:
             free(ptrs)
             free(lens)
-            free(ends)
+            free(sizes)
             free(out.data)
 
+    def encode_batch_buffer(self, list texts):
+        """Ranks of many texts, flat: (bytearray of uint32 ranks, list of end offsets)."""
+        return self.run_batch(texts, False)
+
     def count_batch(self, list texts):
-        """Token counts of many texts, the GIL released for the whole batch."""
-        cdef Py_ssize_t count = len(texts), k
-        cdef Py_ssize_t n
-        cdef const uint8_t** ptrs = <const uint8_t**>malloc((count + 1) * sizeof(uint8_t*))
-        cdef size_t* lens = <size_t*>malloc((count + 1) * sizeof(size_t))
-        cdef size_t* counts = <size_t*>malloc((count + 1) * sizeof(size_t))
-        cdef RankVec scratch = RankVec(NULL, 0, 0)
-        cdef int rc = 0
-        try:
-            if ptrs == NULL or lens == NULL or counts == NULL:
-                raise MemoryError()
-            for k in range(count):
-                if not isinstance(texts[k], str):
-                    raise TypeError(f"texts[{k}] is {type(texts[k]).__name__}, not str")
-                ptrs[k] = <const uint8_t*>PyUnicode_AsUTF8AndSize(texts[k], &n)
-                lens[k] = n
-            with nogil:
-                for k in range(count):
-                    counts[k] = 0
-                    rc = encode_text(&self.v, self.family, ptrs[k], lens[k], &scratch, &counts[k])
-                    if rc:
-                        break
-            if rc:
-                self.raise_for(rc)
-            return [counts[k] for k in range(count)]
-        finally:
-            free(ptrs)
-            free(lens)
-            free(counts)
-            free(scratch.data)
+        """Token counts of many texts, without building id lists."""
+        return self.run_batch(texts, True)
 
     def encode_pieces(self, list pieces):
         """Ranks of pieces split elsewhere (the regex path for patterns without a scanner)."""
