@@ -716,6 +716,59 @@ cdef int encode_text(const Vocab* v, int family, const uint8_t* s, size_t n, Ran
 
 
 # ---------------------------------------------------------------------------------------
+# Piece counting for the trainer: a hash map from piece bytes (pointing into the texts,
+# which stay alive for the call) to their count, filled without the GIL.
+
+cdef struct PieceCount:
+    const uint8_t* p
+    uint64_t h
+    uint32_t n
+    int64_t count
+
+
+cdef struct PieceMap:
+    PieceCount* slots
+    uint64_t mask
+    uint64_t used
+
+
+cdef int piece_map_grow(PieceMap* m) noexcept nogil:
+    cdef uint64_t old_n = m.mask + 1, new_n = old_n * 2, i, j
+    cdef PieceCount* fresh = <PieceCount*>malloc(new_n * sizeof(PieceCount))
+    if fresh == NULL:
+        return -1
+    memset(fresh, 0, new_n * sizeof(PieceCount))
+    for i in range(old_n):
+        if m.slots[i].p != NULL:
+            j = m.slots[i].h & (new_n - 1)
+            while fresh[j].p != NULL:
+                j = (j + 1) & (new_n - 1)
+            fresh[j] = m.slots[i]
+    free(m.slots)
+    m.slots = fresh
+    m.mask = new_n - 1
+    return 0
+
+
+cdef int piece_map_add(PieceMap* m, const uint8_t* p, size_t n) noexcept nogil:
+    cdef uint64_t h = hash_bytes(p, n, load_head(p, n)), i
+    if (m.used + 1) * 2 > m.mask + 1 and piece_map_grow(m):
+        return -1
+    i = h & m.mask
+    while m.slots[i].p != NULL:
+        if m.slots[i].h == h and m.slots[i].n == n and memcmp(m.slots[i].p, p, n) == 0:
+            m.slots[i].count += 1
+            return 0
+        i = (i + 1) & m.mask
+    m.slots[i].p = p
+    m.slots[i].h = h
+    m.slots[i].n = <uint32_t>n
+    m.slots[i].count = 1
+    m.used += 1
+    return 0
+
+
+# ---------------------------------------------------------------------------------------
 # The Python-visible engine
 
 cdef class CoreBPE:
@@ -888,6 +941,53 @@ cdef class CoreBPE:
     def count_batch(self, list texts):
         """Token counts of many texts, without building id lists."""
         return self.run_batch(texts, True)
+
+    def count_pieces(self, list texts):
+        """How often each piece occurs in texts (each split on its own): {bytes: count}."""
+        cdef Py_ssize_t count = len(texts), k
+        cdef Py_ssize_t n
+        cdef const uint8_t** ptrs = <const uint8_t**>malloc((count + 1) * sizeof(uint8_t*))
+        cdef size_t* lens = <size_t*>malloc((count + 1) * sizeof(size_t))
+        cdef PieceMap m
+        cdef size_t i, e
+        cdef uint64_t slot
+        cdef int rc = 0
+        cdef const uint8_t* s
+        cdef dict out = {}
+        m.mask = 1023
+        m.used = 0
+        m.slots = <PieceCount*>malloc(1024 * sizeof(PieceCount))
+        try:
+            if ptrs == NULL or lens == NULL or m.slots == NULL:
+                raise MemoryError()
+            if self.family == 0:
+                raise ValueError("this encoding has no compiled scanner")
+            memset(m.slots, 0, 1024 * sizeof(PieceCount))
+            for k in range(count):
+                if not isinstance(texts[k], str):
+                    raise TypeError(f"texts[{k}] is {type(texts[k]).__name__}, not str")
+                ptrs[k] = <const uint8_t*>PyUnicode_AsUTF8AndSize(texts[k], &n)
+                lens[k] = n
+            with nogil:
+                for k in range(count):
+                    s = ptrs[k]
+                    i = 0
+                    while i < lens[k] and rc == 0:
+                        e = next_piece(self.family, s, i, lens[k])
+                        rc = piece_map_add(&m, s + i, e - i)
+                        i = e
+                    if rc:
+                        break
+            if rc:
+                raise MemoryError()
+            for slot in range(m.mask + 1):
+                if m.slots[slot].p != NULL:
+                    out[PyBytes_FromStringAndSize(<const char*>m.slots[slot].p, m.slots[slot].n)] = m.slots[slot].count
+            return out
+        finally:
+            free(ptrs)
+            free(lens)
+            free(m.slots)
 
     def encode_pieces(self, list pieces):
         """Ranks of pieces split elsewhere (the regex path for patterns without a scanner)."""

@@ -16,6 +16,7 @@ import collections
 import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterable, Mapping, Union
 
@@ -42,34 +43,79 @@ def _resolve_pattern(pattern: str) -> str:
     return pattern
 
 
-class _Splitter:
-    """Cuts text into pieces with the compiled scanner, or `regex` for other patterns."""
+class _Counter:
+    """Counts pieces with the compiled scanner (GIL released), or `regex` for other patterns."""
 
     def __init__(self, pat_str: str):
-        self.family = patterns.scanner_family(pat_str)
-        if self.family:
-            self._core = _core.CoreBPE({bytes([b]): b for b in range(256)}, {}, self.family, 0)
-            self.split = self._core.split
+        family = patterns.scanner_family(pat_str)
+        if family:
+            self.count = _core.CoreBPE({bytes([b]): b for b in range(256)}, {}, family, 0).count_pieces
         else:
-            self.split = patterns.compile_pattern(pat_str).findall
+            findall = patterns.compile_pattern(pat_str).findall
+
+            def count(texts: list[str]) -> dict[bytes, int]:
+                counts: collections.Counter = collections.Counter()
+                for text in texts:
+                    counts.update(findall(text))
+                return {piece.encode("utf-8", "surrogatepass"): n for piece, n in counts.items()}
+
+            self.count = count
 
 
-def count_pieces(texts: Iterable[str], *, pattern: str = "o200k") -> collections.Counter:
+def _batches(texts: Iterable[str], chars: int = 1 << 22) -> Iterable[list[str]]:
+    """Texts grouped into lists of about ``chars`` characters."""
+    batch: list[str] = []
+    size = 0
+    for text in texts:
+        if not isinstance(text, str):
+            raise TypeError(f"expected texts (str), got {type(text).__name__}")
+        batch.append(text)
+        size += len(text)
+        if size >= chars:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def _count_parallel(texts: Iterable[str], pat_str: str, num_threads: int | None, report=None) -> collections.Counter:
+    """Piece counts of texts, batches counted on ``num_threads`` threads (all cores: None).
+
+    At most two batches per thread are in flight, so memory stays bounded for a stream.
+    """
+    count = _Counter(pat_str).count
+    threads = num_threads or os.cpu_count() or 1
+    total: collections.Counter = collections.Counter()
+    done = 0
+    with ThreadPoolExecutor(threads) as pool:
+        pending: collections.deque = collections.deque()
+        for batch in _batches(texts):
+            pending.append(pool.submit(count, batch))
+            done += len(batch)
+            if len(pending) >= 2 * threads:
+                total.update(pending.popleft().result())
+                if report:
+                    report(done)
+        while pending:
+            total.update(pending.popleft().result())
+    if report:
+        report(done)
+    return total
+
+
+def count_pieces(texts: Iterable[str], *, pattern: str = "o200k", num_threads: int | None = None) -> collections.Counter:
     """How often each piece (as UTF-8 bytes) occurs in ``texts``, each text split on its own.
 
     Counters from different shards add up (``a + b``, ``sum(..., Counter())``), and
-    :func:`train` accepts the sum: counting can run anywhere and train once.
+    :func:`train` accepts the sum: counting can run anywhere and train once. Batches of
+    texts are counted on ``num_threads`` threads (None: all cores).
 
-    >>> count_pieces(["hello hello world"], pattern="gpt2")
-    Counter({b' hello': 1, b'hello': 1, b' world': 1})
+    >>> count_pieces(["hello hello world"], pattern="gpt2") == {b"hello": 1, b" hello": 1, b" world": 1}
+    True
     """
     if isinstance(texts, str):
         raise TypeError("count_pieces takes an iterable of texts; wrap a single text in a list")
-    split = _Splitter(_resolve_pattern(pattern)).split
-    counts: collections.Counter = collections.Counter()
-    for text in texts:
-        counts.update(split(text))
-    return collections.Counter({piece.encode("utf-8", "surrogatepass"): n for piece, n in counts.items()})
+    return _count_parallel(texts, _resolve_pattern(pattern), num_threads)
 
 
 def _safe_cut(text: str) -> int:
@@ -110,17 +156,39 @@ def read_chunks(path: Path, stats: dict) -> Iterable[str]:
                 carry = carry[cut:]
 
 
-def _progress(label: str, enabled: bool):
-    start = time.perf_counter()
+class _Bar:
+    """A one-line progress bar on stderr: ``merging [#####.....] 1,024/3,840 merges 0.4 s``.
 
-    def report(done: int, total: int | None = None, unit: str = "") -> None:
-        if not enabled:
+    Without a known total it shows the count alone. It redraws at most ten times a second.
+    """
+
+    WIDTH = 30
+
+    def __init__(self, label: str, enabled: bool, total: int | None = None, unit: str = "",
+                 scale: float = 1.0):
+        self.label, self.enabled, self.total, self.unit, self.scale = label, enabled, total, unit, scale
+        self.start = time.perf_counter()
+        self.last = 0.0
+        self.done = 0
+
+    def __call__(self, done: int, force: bool = False) -> None:
+        self.done = done
+        now = time.perf_counter()
+        if not self.enabled or (not force and now - self.last < 0.1):
             return
-        elapsed = time.perf_counter() - start
-        of = f"/{total:,}" if total else ""
-        print(f"\r{label}: {done:,}{of} {unit} ({elapsed:.1f} s)", end="", file=sys.stderr, flush=True)
+        self.last = now
+        shown = f"{done / self.scale:,.1f}" if self.scale != 1 else f"{done:,}"
+        if self.total:
+            filled = min(self.WIDTH, int(self.WIDTH * done / self.total))
+            bar = "[" + "#" * filled + "." * (self.WIDTH - filled) + "] "
+            total = f"{self.total / self.scale:,.1f}" if self.scale != 1 else f"{self.total:,}"
+            shown = f"{bar}{shown}/{total}"
+        print(f"\r{self.label} {shown} {self.unit} {now - self.start:.1f} s", end="", file=sys.stderr, flush=True)
 
-    return report
+    def close(self, done: int | None = None) -> None:
+        if self.enabled:
+            self(self.done if done is None else done, force=True)
+            print(file=sys.stderr)
 
 
 def train(
@@ -140,8 +208,9 @@ def train(
     documents), or piece counts from :func:`count_pieces`. ``vocab_size`` counts everything:
     the 256 byte tokens, the merges and the special tokens, which take the ids after the last
     merge. ``pattern`` is ``"gpt2"``, ``"cl100k"``, ``"o200k"`` or a regex. Merges stop early,
-    with a message, when no pair occurs ``min_frequency`` times. ``num_threads`` is accepted
-    for the API's sake; counting and merging run on one thread for now.
+    with a message, when no pair occurs ``min_frequency`` times. Counting runs on
+    ``num_threads`` threads (None: all cores); the merge loop runs on one. The merges do not
+    depend on the thread count, the chunking or the order of the files.
 
     >>> enc = train(["low lower lowest"] * 5, vocab_size=258, pattern="gpt2", progress=False)
     >>> enc.n_vocab
@@ -158,19 +227,15 @@ def train(
     if isinstance(source, Mapping):
         counts = collections.Counter({bytes(k): int(v) for k, v in source.items()})
     else:
-        report = _progress("counting", progress)
-        texts = (chunk for p in paths for chunk in read_chunks(p, stats)) if paths is not None else source
-        split = _Splitter(pat_str).split
-        counter: collections.Counter = collections.Counter()
-        k = -1
-        for k, text in enumerate(texts):
-            counter.update(split(text))
-            if k % 64 == 0:
-                report(stats["bytes"] or k, unit="bytes read" if paths is not None else "texts")
-        counts = collections.Counter({p.encode("utf-8", "surrogatepass"): n for p, n in counter.items()})
-        if progress:
-            report(stats["bytes"] or k + 1, unit="bytes read" if paths is not None else "texts")
-            print(file=sys.stderr)
+        if paths is not None:
+            bar = _Bar("counting", progress, sum(p.stat().st_size for p in paths), "MB", 1e6)
+            texts = (chunk for p in paths for chunk in read_chunks(p, stats))
+            counts = _count_parallel(texts, pat_str, num_threads, lambda done: bar(stats["bytes"]))
+            bar.close(stats["bytes"])
+        else:
+            bar = _Bar("counting", progress, None, "texts")
+            counts = _count_parallel(source, pat_str, num_threads, bar)
+            bar.close()
     if not counts:
         raise ValueError("the corpus is empty: no text to train on")
 
@@ -178,12 +243,9 @@ def train(
     n_merges = vocab_size - 256 - len(specials)
     pieces = list(counts)
     weights = [counts[p] for p in pieces]
-    report = _progress("merging", progress)
-    merges = _train.train_merges(pieces, weights, n_merges, lambda done: report(done, n_merges, "merges"),
-                                 min_frequency)
-    if progress:
-        report(len(merges), n_merges, "merges")
-        print(file=sys.stderr)
+    bar = _Bar("merging", progress, n_merges, "merges")
+    merges = _train.train_merges(pieces, weights, n_merges, bar, min_frequency)
+    bar.close(len(merges))
 
     # 3. ranks: byte b is b, merge k is 256 + k
     token_bytes = [bytes([b]) for b in range(256)]

@@ -171,3 +171,14 @@ def test_empty_corpus_and_missing_file(tmp_path):
         bpe.train([], vocab_size=300, progress=False)
     with pytest.raises(ValueError, match="no such file"):
         bpe.train(str(tmp_path / "missing.txt"), vocab_size=300, progress=False)
+
+
+def test_counting_threads_and_patterns_agree():
+    texts = [f"Doc {i}: naïve café, 数字 {i * 37}\n\n  indented\tline's end  " * (i % 4 + 1) for i in range(300)]
+    for pattern in ("gpt2", "cl100k", "o200k", r"\w+|\s+|[^\w\s]+"):
+        one = bpe.count_pieces(texts, pattern=pattern, num_threads=1)
+        assert bpe.count_pieces(texts, pattern=pattern, num_threads=3) == one
+        assert bpe.count_pieces(list(reversed(texts)), pattern=pattern, num_threads=2) == one
+        pat = patterns.PATTERNS.get(pattern, pattern)
+        want = collections.Counter(p.encode() for t in texts for p in patterns.split(pat, t))
+        assert one == want
