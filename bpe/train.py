@@ -132,10 +132,11 @@ def _safe_cut(text: str) -> int:
             return pos + 1
 
 
-def read_chunks(path: Path, stats: dict) -> Iterable[str]:
-    """A file's text in chunks cut only where the split patterns are sure to break, so that
-    splitting the chunks gives the pieces of splitting the whole file. Invalid UTF-8 becomes
-    U+FFFD and is counted in ``stats["replaced"]``."""
+def read_chunks(path: Path, stats: dict, cut: bool = True) -> Iterable[str]:
+    """A file's text in chunks cut only where the named split patterns are sure to break,
+    so that splitting the chunks gives the pieces of splitting the whole file (with
+    ``cut=False``, for other patterns, the whole file at once). Invalid UTF-8 becomes U+FFFD
+    and is counted in ``stats["replaced"]``."""
     decoder = codecs.getincrementaldecoder("utf-8")("replace")
     carry = ""
     with open(path, "rb") as f:
@@ -150,10 +151,10 @@ def read_chunks(path: Path, stats: dict) -> Iterable[str]:
                 if carry:
                     yield carry
                 return
-            cut = _safe_cut(carry)
-            if cut:
-                yield carry[:cut]
-                carry = carry[cut:]
+            at = _safe_cut(carry) if cut else 0
+            if at:
+                yield carry[:at]
+                carry = carry[at:]
 
 
 class _Bar:
@@ -229,7 +230,9 @@ def train(
     else:
         if paths is not None:
             bar = _Bar("counting", progress, sum(p.stat().st_size for p in paths), "MB", 1e6)
-            texts = (chunk for p in paths for chunk in read_chunks(p, stats))
+            # Where a regex of the user's may join across any cut, files are read whole.
+            streamed = bool(patterns.scanner_family(pat_str))
+            texts = (chunk for p in paths for chunk in read_chunks(p, stats, streamed))
             counts = _count_parallel(texts, pat_str, num_threads, lambda done: bar(stats["bytes"]))
             bar.close(stats["bytes"])
         else:

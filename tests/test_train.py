@@ -182,3 +182,18 @@ def test_counting_threads_and_patterns_agree():
         pat = patterns.PATTERNS.get(pattern, pattern)
         want = collections.Counter(p.encode() for t in texts for p in patterns.split(pat, t))
         assert one == want
+
+
+def test_files_are_read_whole_for_a_custom_pattern(tmp_path, monkeypatch):
+    import sys
+
+    train_module = sys.modules["bpe.train"]
+    monkeypatch.setattr(train_module, "_CHUNK", 7)
+    path = tmp_path / "c.txt"
+    path.write_text("ab\ncd\nef\n" * 20)
+    stats = {"bytes": 0, "replaced": 0}
+    assert list(train_module.read_chunks(path, stats, cut=False)) == ["ab\ncd\nef\n" * 20]
+    pattern = r"(?s).{1,40}"  # a piece may span any newline
+    enc = bpe.train(path, vocab_size=300, pattern=pattern, progress=False)
+    ref = bpe.train(["ab\ncd\nef\n" * 20], vocab_size=300, pattern=pattern, progress=False)
+    assert enc._mergeable_ranks == ref._mergeable_ranks
