@@ -1,0 +1,280 @@
+"""Hugging Face ``tokenizer.json`` files: write one for any Encoding, read byte-level BPE ones.
+
+>>> import bpe, bpe.hf
+>>> enc = bpe.train(["low lower lowest"] * 20, vocab_size=260, pattern="gpt2", progress=False)
+>>> text = bpe.hf.to_tokenizer_json(enc)
+>>> bpe.hf.from_tokenizer_json(text).encode("lowest") == enc.encode("lowest")
+True
+
+What a tokenizer.json means, in the terms of this library:
+
+- **Bytes as characters.** Byte-level BPE stores each token as text in which byte ``b``
+  is the character ``_BYTE_TO_CHAR[b]`` (printable bytes stand for themselves, the others
+  are moved above U+0100, so a space is ``"Ġ"``).
+- **Merges.** A tokenizer.json lists merges; tiktoken lists ranks. Listing, for each token
+  in rank order, the pair that BPE joins last when it builds that token from its bytes
+  makes the ``tokenizers`` library merge in the same order as rank-ordered BPE. The file
+  sets ``ignore_merges`` so that a piece which is itself a token is looked up whole, as
+  tiktoken does.
+- **Split pattern.** ``tokenizers`` splits with Oniguruma, which reads ``X{1,3}+`` as
+  "``X{1,3}``, repeated" rather than as a possessive count (cl100k's ``\\p{N}{1,3}+`` would
+  take any number of digits), and which has its own Unicode tables. The exported pattern
+  drops possessive marks after counted repeats and spells the general categories and
+  ``\\s`` out as code point ranges at tiktoken's Unicode version.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import regex
+
+from bpe import patterns
+from bpe.core import Encoding
+
+
+def _bytes_to_chars() -> list[str]:
+    # GPT-2's table: printable Latin-1 bytes keep their character, the 68 others are given
+    # the code points from U+0100 on, in byte order.
+    keep = set(range(ord("!"), ord("~") + 1)) | set(range(0xA1, 0xAC + 1)) | set(range(0xAE, 0xFF + 1))
+    chars, moved = [], 0
+    for b in range(256):
+        if b in keep:
+            chars.append(chr(b))
+        else:
+            chars.append(chr(256 + moved))
+            moved += 1
+    return chars
+
+
+_BYTE_TO_CHAR = _bytes_to_chars()
+_CHAR_TO_BYTE = {c: b for b, c in enumerate(_BYTE_TO_CHAR)}
+
+#: The split of the ``ByteLevel`` pre-tokenizer when ``use_regex`` is on (GPT-2's pattern).
+HF_BYTELEVEL_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+
+
+def token_to_text(token: bytes) -> str:
+    """A token's bytes as byte-level text: ``b" the" -> "Ġthe"``."""
+    return "".join(_BYTE_TO_CHAR[b] for b in token)
+
+
+def text_to_token(text: str, where: str = "token") -> bytes:
+    """Byte-level text back to bytes; a character outside the 256 stand-ins is a ValueError."""
+    try:
+        return bytes(_CHAR_TO_BYTE[c] for c in text)
+    except KeyError as e:
+        raise ValueError(f"{where} {text!r}: character {e.args[0]!r} stands for no byte "
+                         "(not a byte-level BPE vocabulary)") from None
+
+
+# ----------------------------------------------------------------------------------------
+# Export
+
+
+def last_merge(token: bytes, ranks: Mapping[bytes, int]) -> tuple[bytes, bytes] | None:
+    """The pair that rank-ordered BPE joins last when it builds ``token`` from its bytes.
+
+    ``None`` when BPE never reaches the whole token (it then needs no merge of its own).
+
+    >>> last_merge(b"abc", {b"a": 0, b"b": 1, b"c": 2, b"bc": 3, b"abc": 4})
+    (b'a', b'bc')
+    """
+    parts = [token[i : i + 1] for i in range(len(token))]
+    while len(parts) > 2:
+        best_rank, best = None, -1
+        for i in range(len(parts) - 1):
+            rank = ranks.get(parts[i] + parts[i + 1])
+            if rank is not None and (best_rank is None or rank < best_rank):
+                best_rank, best = rank, i
+        if best_rank is None:
+            return None
+        parts[best : best + 2] = [parts[best] + parts[best + 1]]
+    if len(parts) == 2:
+        return parts[0], parts[1]
+    return None
+
+
+def _onig_pattern(pat_str: str) -> str:
+    """``pat_str`` rewritten so that Oniguruma splits as tiktoken does (see the module doc)."""
+    # "{m,n}+" is possessive in tiktoken's engine and in `regex`, a repeat in Oniguruma.
+    # Dropping "+" there changes nothing for the named patterns: every counted repeat is
+    # the last item of its alternative, where greedy and possessive match the same.
+    pat = regex.sub(r"(\{\d+(?:,\d*)?\})\+", r"\1", pat_str)
+    # Oniguruma reads "\\x{41}" but not the "\\U00000041" that pin_unicode writes.
+    return regex.sub(r"\\U([0-9A-Fa-f]{8})", lambda m: "\\x{%X}" % int(m.group(1), 16),
+                     patterns.pin_unicode(pat))
+
+
+def _from_onig_pattern(pat_str: str) -> str:
+    """The pattern for bpe (and the `regex` module) that ``pat_str`` from a tokenizer.json means."""
+    for named in patterns.PATTERNS.values():
+        if pat_str == _onig_pattern(named):  # one bpe wrote: use the original, and its scanner
+            return named
+    return regex.sub(r"\\x\{([0-9A-Fa-f]{1,8})\}", lambda m: "\\U%08X" % int(m.group(1), 16), pat_str)
+
+
+def to_tokenizer_json(enc: Encoding) -> str:
+    """A Hugging Face tokenizer.json (byte-level BPE) that encodes to the same ids as ``enc``.
+
+    Load it with ``tokenizers.Tokenizer.from_str`` (or ``from_file`` after writing it out);
+    special tokens become added tokens, matched before splitting, as ``encode`` with
+    ``allowed_special="all"`` matches them.
+    """
+    ranks = enc._mergeable_ranks
+    by_rank = sorted(ranks.items(), key=lambda item: item[1])
+    vocab = {token_to_text(token): rank for token, rank in by_rank}
+    if len(vocab) != len(ranks):
+        raise ValueError(f"{enc.name}: two tokens have the same byte-level text")
+    merges = []
+    for token, _ in by_rank:
+        if len(token) > 1:
+            pair = last_merge(token, ranks)
+            if pair is not None:
+                merges.append(f"{token_to_text(pair[0])} {token_to_text(pair[1])}")
+    added = [
+        {"id": rank, "content": text, "single_word": False, "lstrip": False, "rstrip": False,
+         "normalized": False, "special": True}
+        for text, rank in sorted(enc._special_tokens.items(), key=lambda item: item[1])
+    ]
+    document = {
+        "version": "1.0",
+        "truncation": None,
+        "padding": None,
+        "added_tokens": added,
+        "normalizer": None,
+        "pre_tokenizer": {
+            "type": "Sequence",
+            "pretokenizers": [
+                {"type": "Split", "pattern": {"Regex": _onig_pattern(enc._pat_str)},
+                 "behavior": "Isolated", "invert": False},
+                {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False,
+                 "use_regex": False},
+            ],
+        },
+        "post_processor": None,
+        "decoder": {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False,
+                    "use_regex": False},
+        "model": {
+            "type": "BPE", "dropout": None, "unk_token": None,
+            "continuing_subword_prefix": None, "end_of_word_suffix": None,
+            "fuse_unk": False, "byte_fallback": False, "ignore_merges": True,
+            "vocab": vocab, "merges": merges,
+        },
+    }
+    return json.dumps(document, ensure_ascii=False)
+
+
+def save_tokenizer_json(enc: Encoding, path: str | os.PathLike) -> None:
+    """Write :func:`to_tokenizer_json` to ``path``."""
+    Path(path).write_text(to_tokenizer_json(enc), encoding="utf-8")
+
+
+# ----------------------------------------------------------------------------------------
+# Import
+
+
+def _pre_tokenizer_pattern(node: Any, source: str) -> str:
+    """The split pattern a tokenizer.json's pre-tokenizer stands for, or a ValueError."""
+    if not isinstance(node, dict):
+        raise ValueError(f"{source}: no pre_tokenizer; bpe reads byte-level BPE tokenizers only")
+    kind = node.get("type")
+    if kind == "ByteLevel":
+        if node.get("add_prefix_space"):
+            raise ValueError(f"{source}: ByteLevel with add_prefix_space is not supported")
+        if not node.get("use_regex", True):
+            raise ValueError(f"{source}: ByteLevel without a split pattern would make the whole "
+                             "text one piece; bpe needs a split pattern")
+        return HF_BYTELEVEL_PATTERN
+    if kind == "Sequence":
+        steps = node.get("pretokenizers") or []
+        splits = [s for s in steps if isinstance(s, dict) and s.get("type") == "Split"]
+        levels = [s for s in steps if isinstance(s, dict) and s.get("type") == "ByteLevel"]
+        if len(steps) == 2 and len(splits) == 1 and len(levels) == 1 and steps[1] is levels[0]:
+            split, level = splits[0], levels[0]
+            if level.get("use_regex", True) or level.get("add_prefix_space"):
+                raise ValueError(f"{source}: the ByteLevel step after Split must have "
+                                 "use_regex and add_prefix_space off")
+            pattern = split.get("pattern", {})
+            if split.get("behavior") != "Isolated" or split.get("invert") or "Regex" not in pattern:
+                raise ValueError(f"{source}: only a Split with a Regex, behavior Isolated and "
+                                 "invert false is supported")
+            return _from_onig_pattern(pattern["Regex"])
+        if len(steps) == 1 and levels:
+            return _pre_tokenizer_pattern(levels[0], source)
+    raise ValueError(f"{source}: pre_tokenizer {json.dumps(node)[:200]} is not supported; bpe "
+                     "reads ByteLevel, or Split(Regex) then ByteLevel")
+
+
+def from_tokenizer_json(text_or_path: str | os.PathLike, name: str | None = None) -> Encoding:
+    """An Encoding from a byte-level BPE tokenizer.json (a file path, or the JSON text).
+
+    Added tokens become special tokens: ``enc.encode(text, allowed_special="all")`` gives
+    the ids of ``tokenizer.encode(text, add_special_tokens=False).ids``. The file's merges
+    must be listed in the order of the ids they produce (as the ``tokenizers`` trainer and
+    tiktoken-derived files list them), since bpe merges by token id; a file that breaks
+    this is refused rather than encoded differently.
+    """
+    if isinstance(text_or_path, os.PathLike) or not str(text_or_path).lstrip().startswith("{"):
+        source = os.fspath(text_or_path)
+        try:
+            text = Path(source).read_text(encoding="utf-8")
+        except OSError as e:
+            raise ValueError(f"{source}: cannot read ({e.strerror})") from None
+    else:
+        source, text = "<tokenizer.json>", str(text_or_path)
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{source}: not JSON ({e})") from None
+    model = document.get("model") if isinstance(document, dict) else None
+    if not isinstance(model, dict) or model.get("type", "BPE") != "BPE":
+        raise ValueError(f"{source}: not a BPE tokenizer (model type "
+                         f"{model.get('type') if isinstance(model, dict) else None!r})")
+    if document.get("normalizer") is not None:
+        raise ValueError(f"{source}: has a normalizer ({document['normalizer'].get('type')}); "
+                         "bpe encodes text as given")
+    for option in ("continuing_subword_prefix", "end_of_word_suffix", "dropout"):
+        if model.get(option):
+            raise ValueError(f"{source}: model option {option}={model[option]!r} is not supported")
+    pat_str = _pre_tokenizer_pattern(document.get("pre_tokenizer"), source)
+
+    special: dict[str, int] = {}
+    for entry in document.get("added_tokens") or []:
+        special[entry["content"]] = int(entry["id"])
+    special_ids = set(special.values())
+
+    ranks: dict[bytes, int] = {}
+    for token_text, token_id in model.get("vocab", {}).items():
+        if token_text in special and special[token_text] == token_id:
+            continue
+        token = text_to_token(token_text, f"{source}: vocabulary token")
+        if token in ranks:
+            raise ValueError(f"{source}: token {token_text!r} appears twice")
+        if token_id in special_ids:
+            raise ValueError(f"{source}: id {token_id} is both {token_text!r} and an added token")
+        ranks[token] = token_id
+    missing = [b for b in range(256) if bytes([b]) not in ranks]
+    if missing:
+        raise ValueError(f"{source}: byte 0x{missing[0]:02X} ({_BYTE_TO_CHAR[missing[0]]!r}) is not "
+                         f"in the vocabulary ({len(missing)} bytes missing)")
+
+    previous = -1
+    for k, merge in enumerate(model.get("merges", [])):
+        left, right = merge.split(" ") if isinstance(merge, str) else merge
+        joined = text_to_token(left, f"{source}: merge {k}") + text_to_token(right, f"{source}: merge {k}")
+        rank = ranks.get(joined)
+        if rank is None:
+            raise ValueError(f"{source}: merge {k} ({left!r} {right!r}) makes a token that is "
+                             "not in the vocabulary")
+        if rank <= previous:
+            raise ValueError(f"{source}: merge {k} ({left!r} {right!r}) makes id {rank}, lower "
+                             f"than the merge before it (id {previous}); bpe needs merges in id order")
+        previous = rank
+    if name is None:
+        name = "tokenizer" if source.startswith("<") else Path(source).name.removesuffix(".json")
+    return Encoding(name,
+                    pat_str=pat_str, mergeable_ranks=ranks, special_tokens=special)
