@@ -202,3 +202,38 @@ def encoding_name_for_model(model_name: str) -> str:
 def encoding_for_model(model_name: str):
     """The Encoding a model uses, e.g. ``encoding_for_model("gpt-4o")`` is o200k_base."""
     return get_encoding(encoding_name_for_model(model_name))
+
+
+def open_tokenizer(name_or_path: str):
+    """An Encoding from a name or a file, whichever ``name_or_path`` is.
+
+    Names are those of :func:`list_encoding_names`. Files: one written by ``Encoding.save``
+    (``bpe.load``), or a Hugging Face ``tokenizer.json``. Anything else is a ValueError that
+    says what was tried.
+
+    >>> open_tokenizer("o200k_base").name  # doctest: +SKIP
+    'o200k_base'
+    """
+    import os
+
+    if name_or_path in ENCODING_CONSTRUCTORS:
+        return get_encoding(name_or_path)
+    if not os.path.isfile(name_or_path):
+        raise ValueError(
+            f"{name_or_path!r} is neither a named encoding ({', '.join(ENCODING_CONSTRUCTORS)}) "
+            "nor an existing file"
+        )
+    with open(name_or_path, "rb") as f:
+        head = f.read(4096)
+    if b'"format"' in head and b"bpe-tokenizer" in head:
+        from bpe.load import load_encoding
+
+        return load_encoding(name_or_path)
+    if head.lstrip().startswith(b"{") and (b'"model"' in head or b'"added_tokens"' in head):
+        from bpe import hf
+
+        return hf.from_tokenizer_json(name_or_path)
+    raise ValueError(
+        f"{name_or_path}: not a tokenizer file bpe reads (one written by Encoding.save, "
+        "or a Hugging Face tokenizer.json)"
+    )

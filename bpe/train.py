@@ -202,6 +202,7 @@ def train(
     progress: bool = True,
     num_threads: int | None = None,
     name: str | None = None,
+    holdout: float = 0.0,
 ):
     """Train a byte-level BPE Encoding.
 
@@ -213,6 +214,10 @@ def train(
     ``num_threads`` threads (None: all cores); the merge loop runs on one. The merges do not
     depend on the thread count, the chunking or the order of the files.
 
+    ``holdout`` keeps that fraction of the text out of training (every n-th document, or
+    block of about 64 KB of a file, up to 8 MB in all) and measures bytes per token on it,
+    reported in the summary and in ``enc.training_stats``.
+
     >>> enc = train(["low lower lowest"] * 5, vocab_size=258, pattern="gpt2", progress=False)
     >>> enc.n_vocab
     258
@@ -220,7 +225,12 @@ def train(
     specials = list(special_tokens)
     pat_str = _resolve_pattern(pattern)
     _check_arguments(vocab_size, specials, min_frequency)
+    if not 0 <= holdout < 0.5:
+        raise ValueError(f"holdout must be a fraction in [0, 0.5), got {holdout!r}")
+    if holdout and isinstance(source, Mapping):
+        raise ValueError("holdout needs text: piece counts cannot be held apart")
     paths = _as_paths(source)
+    held: list[str] = []
     start = time.perf_counter()
     stats = {"bytes": 0, "replaced": 0}
 
@@ -233,11 +243,14 @@ def train(
             # Where a regex of the user's may join across any cut, files are read whole.
             streamed = bool(patterns.scanner_family(pat_str))
             texts = (chunk for p in paths for chunk in read_chunks(p, stats, streamed))
+            if holdout:
+                texts = _hold_apart(texts, holdout, held)
             counts = _count_parallel(texts, pat_str, num_threads, lambda done: bar(stats["bytes"]))
             bar.close(stats["bytes"])
         else:
             bar = _Bar("counting", progress, None, "texts")
-            counts = _count_parallel(source, pat_str, num_threads, bar)
+            texts = _hold_apart(source, holdout, held) if holdout else source
+            counts = _count_parallel(texts, pat_str, num_threads, bar)
             bar.close()
     if not counts:
         raise ValueError("the corpus is empty: no text to train on")
@@ -274,17 +287,53 @@ def train(
     enc = Encoding(name or f"bpe-{vocab_size}", pat_str=pat_str, mergeable_ranks=ranks,
                    special_tokens=special_ids)
     elapsed = time.perf_counter() - start
+    if held:
+        stats["holdout_bytes"] = sum(len(t.encode("utf-8")) for t in held)
+        stats["holdout_tokens"] = sum(enc.count_batch(held))
     if progress:
         short = len(merges) < n_merges
         print(
             f"trained {enc.name}: {len(counts):,} distinct pieces, {len(merges):,} merges"
             + (f" (asked for {n_merges:,}: no pair occurs {min_frequency}+ times any more)" if short else "")
             + f", {len(specials)} special tokens, vocabulary {enc.n_vocab:,}, {elapsed:.1f} s"
-            + (f"; {stats['replaced']:,} invalid UTF-8 sequences replaced" if stats["replaced"] else ""),
+            + (f"; {stats['replaced']:,} invalid UTF-8 sequences replaced" if stats["replaced"] else "")
+            + (f"; {stats['holdout_bytes'] / max(stats['holdout_tokens'], 1):.2f} bytes per token on "
+               f"{stats['holdout_bytes']:,} bytes held apart" if held else ""),
             file=sys.stderr,
         )
     enc.training_stats = {"pieces": len(counts), "merges": len(merges), "seconds": elapsed, **stats}
     return enc
+
+
+_HOLDOUT_LIMIT = 8 << 20  # characters held apart at most
+
+
+def _hold_apart(texts: Iterable[str], fraction: float, held: list[str]) -> Iterable[str]:
+    """``texts`` less a ``fraction`` of them, which goes to ``held``.
+
+    A long text (a chunk of a file) gives up its tail, from a newline that a letter follows;
+    short texts (documents) are held apart whole, every n-th (n = 1/fraction).
+    ``["a", "b", "c", "d"]`` at 0.25 -> yields a, b, c; held gets ["d"].
+    """
+    every = max(2, round(1 / fraction))
+    seen = held_chars = 0
+    for text in texts:
+        seen += 1
+        if held_chars >= _HOLDOUT_LIMIT:
+            yield text
+        elif len(text) >= 1 << 11:
+            at = _safe_cut(text[: int(len(text) * (1 - fraction))])
+            if at and len(text) - at <= 2 * fraction * len(text):
+                held.append(text[at:])
+                held_chars += len(text) - at
+                yield text[:at]
+            else:  # no place to cut near the end: keep it all for training
+                yield text
+        elif seen % every == 0:
+            held.append(text)
+            held_chars += len(text)
+        else:
+            yield text
 
 
 def _check_arguments(vocab_size: int, specials: list[str], min_frequency: int) -> None:
