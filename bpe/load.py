@@ -228,8 +228,8 @@ FORMAT = "bpe-tokenizer"
 FORMAT_VERSION = 1
 
 
-def save_encoding(enc, path: PathLike) -> None:
-    """Write an Encoding as a versioned JSON document (never pickle: safe to load from anyone).
+def encoding_to_json(enc) -> str:
+    """An Encoding as a versioned JSON document (never pickle: safe to load from anyone).
 
     ``{"format": "bpe-tokenizer", "version": 1, "name": ..., "pattern": ...,
     "special_tokens": {text: id}, "ranks": "<the .tiktoken file, one token a line>"}``
@@ -248,21 +248,35 @@ def save_encoding(enc, path: PathLike) -> None:
         "special_tokens": enc._special_tokens,
         "ranks": ranks.getvalue(),
     }
+    return json.dumps(document, ensure_ascii=False, indent=1)
+
+
+def save_encoding(enc, path: PathLike) -> None:
+    """Write an Encoding as :func:`encoding_to_json` (atomically: a reader never sees half)."""
     tmp = Path(f"{os.fspath(path)}.{uuid.uuid4().hex}.tmp")
-    tmp.write_text(json.dumps(document, ensure_ascii=False, indent=1), encoding="utf-8")
+    tmp.write_text(encoding_to_json(enc), encoding="utf-8")
     os.replace(tmp, path)
 
 
 def load_encoding(path: PathLike):
     """Read a file written by :func:`save_encoding` (``Encoding.save``); errors name the file."""
+    source = os.fspath(path)
+    try:
+        text = Path(source).read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{source}: not a bpe tokenizer file ({e})") from None
+    return encoding_from_json(text, source)
+
+
+def encoding_from_json(text: str, source: str = "<json>"):
+    """The Encoding of a document written by :func:`encoding_to_json`; errors name ``source``."""
     import json
 
     from bpe.core import Encoding
 
-    source = os.fspath(path)
     try:
-        document = json.loads(Path(source).read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        document = json.loads(text)
+    except json.JSONDecodeError as e:
         raise ValueError(f"{source}: not a bpe tokenizer file ({e})") from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise ValueError(f"{source}: not a bpe tokenizer file (no \"format\": \"{FORMAT}\")")

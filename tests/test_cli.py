@@ -208,7 +208,7 @@ def test_decode_names_the_bad_id(workdir):
 def test_every_subcommand_has_help_with_an_example():
     status, out, _ = run("--help")
     assert status == 0
-    commands = ["train", "encode", "decode", "count", "show", "inspect", "bench", "demo"]
+    commands = ["train", "encode", "decode", "count", "show", "inspect", "bench", "demo", "lm"]
     for command in commands:
         assert command in out.decode()
         status, out_, _ = run(command, "--help")

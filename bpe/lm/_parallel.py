@@ -1,0 +1,109 @@
+"""Both cores for one training step: the batch is cut in slices that run side by side.
+
+numpy runs element-wise work (softmax, GELU) and small matmuls (attention) on one core, and
+releases the GIL while it does. BLAS threads its large matmuls by itself, but its idle
+threads spin, and they slow the other slice's work more than they help. So while slices run
+on our threads, BLAS is asked to keep to one thread each; the slices' gradients are then
+summed, weighted by their share of the tokens (the mean loss over the whole batch).
+
+>>> import numpy as np
+>>> from bpe.lm.model import GPTConfig, init_params
+>>> cfg = GPTConfig(vocab_size=20, ctx=4, d_model=8, n_layer=1, n_head=2)
+>>> p = init_params(cfg)
+>>> x = np.zeros((4, 4), np.int64)
+>>> loss, grads = loss_and_grads(p, cfg, x, x)
+>>> sorted(grads) == sorted(p)
+True
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from bpe.lm import model
+
+# (setter, getter) symbol names of the BLAS libraries numpy is built with
+_BLAS_FUNCTIONS = [
+    ("scipy_openblas_set_num_threads64_", "scipy_openblas_get_num_threads64_"),
+    ("scipy_openblas_set_num_threads", "scipy_openblas_get_num_threads"),
+    ("openblas_set_num_threads64_", "openblas_get_num_threads64_"),
+    ("openblas_set_num_threads", "openblas_get_num_threads"),
+]
+
+
+def _find_blas():
+    """The (set, get) thread-count functions of the BLAS loaded in this process, or None."""
+    try:
+        with open("/proc/self/maps") as f:
+            paths = {line.split()[-1] for line in f if "blas" in line.lower() and "/" in line}
+    except OSError:
+        return None
+    for path in sorted(paths):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for setter, getter in _BLAS_FUNCTIONS:
+            if hasattr(lib, setter) and hasattr(lib, getter):
+                return getattr(lib, setter), getattr(lib, getter)
+    return None
+
+
+_BLAS = _find_blas()
+_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def blas_threads(n: int):
+    """BLAS uses ``n`` threads inside the block (when its thread count can be set)."""
+    if _BLAS is None:
+        yield
+        return
+    set_threads, get_threads = _BLAS
+    with _LOCK:
+        before = get_threads()
+        set_threads(n)
+        try:
+            yield
+        finally:
+            set_threads(before)
+
+
+def default_threads() -> int:
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+
+
+def loss_and_grads(params, cfg, idx, targets, threads: int | None = None):
+    """Mean loss over the batch idx/targets [B, T] and its gradients, on ``threads`` threads."""
+    threads = min(threads or default_threads(), len(idx))
+    if threads <= 1 or _BLAS is None:
+        loss, cache = model.forward(params, cfg, idx, targets)
+        return loss, model.backward(params, cfg, cache)
+    pool = _POOLS.get(threads)
+    if pool is None:
+        pool = _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="bpe-lm")
+    bounds = [len(idx) * k // threads for k in range(threads + 1)]
+
+    def run(lo, hi):
+        loss, cache = model.forward(params, cfg, idx[lo:hi], targets[lo:hi])
+        return (hi - lo) / len(idx), loss, model.backward(params, cfg, cache)
+
+    with blas_threads(1):
+        results = [f.result() for f in [pool.submit(run, lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]]
+    loss = sum(w * l for w, l, _ in results)
+    grads = {}
+    for name in params:
+        g = results[0][2][name] * results[0][0]
+        for w, _, other in results[1:]:
+            g += other[name] * w
+        grads[name] = g
+    return loss, grads

@@ -1,0 +1,300 @@
+"""``bpe lm``: train the small GPT on a text file, sample from it, score answers, compare vocabularies."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+LM_EXAMPLES = """\
+examples:
+  bpe lm train --data corpus.txt --tokenizer my.bpe --steps 500 --out runs/my
+  bpe lm sample --checkpoint runs/my/ckpt.npz --prompt "In the beginning" --max-tokens 100
+  bpe lm score --checkpoint runs/my/ckpt.npz --prompt "The capital of France is" --option " Paris" --option " Rome"
+  bpe lm compare --data corpus.txt --tokenizer a.bpe --tokenizer b.bpe --steps 300 --out runs/cmp
+"""
+
+
+def _user_error():
+    from bpe.cli import UserError
+
+    return UserError
+
+
+def _tokenizer_record(spec: str, enc) -> dict:
+    """How a checkpoint remembers its tokenizer: a name, or the whole vocabulary."""
+    from bpe.load import encoding_to_json
+    from bpe.registry import list_encoding_names
+
+    if spec in list_encoding_names():
+        return {"name": spec}
+    return {"spec": spec, "bpe-tokenizer": encoding_to_json(enc)}
+
+
+def _tokenizer_from_record(record: dict, source: str):
+    from bpe.load import encoding_from_json
+    from bpe.registry import get_encoding
+
+    if "name" in record:
+        return get_encoding(record["name"])
+    return encoding_from_json(record["bpe-tokenizer"], f"{source} (tokenizer)")
+
+
+def _model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--steps", type=int, default=1000, help="optimizer steps (default 1000)")
+    p.add_argument("--d-model", type=int, default=128, help="width of the residual stream (default 128)")
+    p.add_argument("--n-layer", type=int, default=4, help="transformer blocks (default 4)")
+    p.add_argument("--n-head", type=int, default=4, help="attention heads (default 4)")
+    p.add_argument("--ctx", type=int, default=128, help="context length in tokens (default 128)")
+    p.add_argument("--batch", type=int, default=16, help="sequences per step (default 16)")
+    p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (default 3e-3)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the batches")
+    p.add_argument("--eval-tokens", type=int, default=1 << 18,
+                   help="validation tokens scored at most (default 262144)")
+    p.add_argument("--eval-every", type=int, default=0, help="also evaluate every N steps")
+    p.add_argument("--threads", type=int, default=0, help="threads (default: all cores)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress line")
+
+
+def _configs(args, n_vocab: int):
+    from bpe.lm.model import GPTConfig
+    from bpe.lm.train import TrainConfig
+
+    try:
+        gpt = GPTConfig(vocab_size=n_vocab, ctx=args.ctx, d_model=args.d_model,
+                        n_layer=args.n_layer, n_head=args.n_head)
+        cfg = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
+                          eval_tokens=args.eval_tokens, eval_every=args.eval_every,
+                          save_every=getattr(args, "save_every", 0), threads=args.threads)
+    except ValueError as e:
+        raise _user_error()(str(e)) from None
+    return gpt, cfg
+
+
+def _run(args, spec: str, out: Path) -> dict:
+    """Encode --data with the tokenizer ``spec`` into ``out`` and train there."""
+    from bpe.cli import tokenizer
+    from bpe.lm import data
+    from bpe.lm.train import train
+
+    if not Path(args.data).is_file():
+        raise _user_error()(f"no such file: {args.data}")
+    enc = tokenizer(spec)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise _user_error()(f"cannot make the folder {out}: {e.strerror}") from None
+    tokens = data.prepare(args.data, enc, out, spec)
+    gpt, cfg = _configs(args, enc.n_vocab)
+    meta = {"tokenizer": _tokenizer_record(spec, enc), "data": Path(args.data).name}
+    try:
+        result = train(tokens, gpt, cfg, data.token_byte_lengths(enc), out_dir=out, meta=meta,
+                       resume=getattr(args, "resume", None), progress=not args.quiet)
+    except ValueError as e:
+        raise _user_error()(str(e)) from None
+    result["bytes_per_token"] = tokens.n_bytes / max(len(tokens.tokens), 1)
+    result["tokenizer"] = spec
+    return result
+
+
+def _public(result: dict) -> dict:
+    return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in result.items()
+            if k not in ("history", "params_arrays")}
+
+
+def cmd_train(args) -> int:
+    result = _run(args, args.tokenizer, Path(args.out))
+    print(f"val loss {result['val_loss']:.4f} nats/token, perplexity {result['val_ppl']:.2f}, "
+          f"{result['val_bpb']:.4f} bits/byte over {result['val_tokens']:,} tokens; "
+          f"{result['tokens_per_s']:,.0f} tokens/s; checkpoint {result['checkpoint']}")
+    print(json.dumps(_public(result)))
+    return 0
+
+
+def _load(args):
+    from bpe.lm.model import GPTConfig
+    from bpe.lm.train import load_checkpoint
+
+    if not Path(args.checkpoint).is_file():
+        raise _user_error()(f"no such checkpoint: {args.checkpoint}")
+    try:
+        meta, params, _ = load_checkpoint(args.checkpoint)
+        enc = _tokenizer_from_record(meta["tokenizer"], args.checkpoint)
+    except (ValueError, KeyError, OSError) as e:
+        raise _user_error()(str(e).splitlines()[0]) from None
+    return GPTConfig(**meta["model"]), params, enc
+
+
+def cmd_sample(args) -> int:
+    from bpe.lm.sample import generate
+
+    gpt, params, enc = _load(args)
+    if args.temperature < 0 or (args.top_p is not None and not 0 < args.top_p <= 1):
+        raise _user_error()("--temperature must be >= 0 and --top-p in (0, 1]")
+    out = sys.stdout
+    out.write(args.prompt)
+    out.flush()
+
+    def write(text):
+        out.write(text)
+        out.flush()
+
+    generate(params, gpt, enc, args.prompt, args.max_tokens, write=write, temperature=args.temperature,
+             top_k=args.top_k, top_p=args.top_p, seed=args.seed)
+    out.write("\n")
+    return 0
+
+
+def cmd_score(args) -> int:
+    from bpe.lm.sample import best, score_options
+
+    gpt, params, enc = _load(args)
+    items = []
+    if args.file:
+        path = Path(args.file)
+        if not path.is_file():
+            raise _user_error()(f"no such file: {args.file}")
+        for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+                items.append((item["prompt"], list(item["options"]), item.get("answer")))
+            except (json.JSONDecodeError, KeyError, TypeError) as e:
+                raise _user_error()(f"{args.file}, line {line_no}: expected "
+                                    '{"prompt": ..., "options": [...], "answer": index} ({e})') from None
+    else:
+        if args.prompt is None or len(args.option) < 2:
+            raise _user_error()("give --prompt and at least two --option, or --file items.jsonl")
+        items.append((args.prompt, args.option, None))
+    right = right_norm = answered = 0
+    for prompt, options, answer in items:
+        try:
+            results = score_options(params, gpt, enc, prompt, options)
+        except ValueError as e:
+            raise _user_error()(str(e)) from None
+        picks = best(results)
+        record = {"prompt": prompt, "options": results, **picks}
+        if answer is not None:
+            answered += 1
+            right += picks["best"] == answer
+            right_norm += picks["best_per_byte"] == answer
+            record["answer"] = answer
+        if args.file:
+            print(json.dumps(record, ensure_ascii=False))
+        else:
+            for k, r in enumerate(results):
+                mark = " <- most likely" if k == picks["best"] else ""
+                print(f"{r['logprob']:10.3f} nats  {r['logprob_per_byte']:8.4f} nats/byte  {r['option']!r}{mark}")
+    if answered:
+        print(json.dumps({"items": answered, "accuracy": right / answered,
+                          "accuracy_per_byte": right_norm / answered}))
+    return 0
+
+
+def cmd_compare(args) -> int:
+    if len(args.tokenizer) < 2:
+        raise _user_error()("give --tokenizer at least twice (the vocabularies to compare)")
+    out = Path(args.out)
+    results = []
+    for k, spec in enumerate(args.tokenizer):
+        if not args.quiet:
+            print(f"[{k + 1}/{len(args.tokenizer)}] {spec}", file=sys.stderr)
+        folder = out / f"{k + 1}-{Path(spec).stem or spec}"
+        results.append(_run(args, spec, folder))
+    header = f"{'tokenizer':<28} {'vocab':>7} {'bytes/token':>11} {'val bits/byte':>13} {'val loss':>9} {'tokens/s':>9} {'bytes/s':>9}"
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        print(f"{r['tokenizer'][-28:]:<28} {r['n_vocab']:>7,} {r['bytes_per_token']:>11.3f} {r['val_bpb']:>13.4f} "
+              f"{r['val_loss']:>9.4f} {r['tokens_per_s']:>9,.0f} {r['tokens_per_s'] * r['bytes_per_token']:>9,.0f}")
+    (out / "compare.json").write_text(json.dumps([_public(r) | {"history": r["history"]} for r in results]))
+    png = _plot(results, out / "loss.png")
+    print(f"(same {args.steps} steps, batch {args.batch}, context {args.ctx} tokens for each; "
+          f"lower bits/byte is better){'; plot ' + str(png) if png else ''}")
+    print(json.dumps([_public(r) for r in results]))
+    return 0
+
+
+def _plot(results: list[dict], path: Path) -> Path | None:
+    """Training loss in bits per byte against steps, when matplotlib is installed."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("(pip install matplotlib for a loss-curve plot)", file=sys.stderr)
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for r in results:
+        scale = 1 / math.log(2) / r["bytes_per_token"]  # nats per token -> bits per byte
+        h = r["history"]
+        ax.plot(h["step"], [v * scale for v in h["loss"]], label=f"{r['tokenizer']} (train)", lw=1)
+        ax.plot(h["val_step"], [v * scale for v in h["val_loss"]], "o", ms=4)
+    ax.set_xlabel("step")
+    ax.set_ylabel("bits per byte")
+    ax.set_title("loss per byte of text, by vocabulary")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def add_parser(sub, parser_class) -> None:
+    """Add ``lm`` and its subcommands to the ``bpe`` command's subparsers."""
+    from bpe.cli import _tokenizer_flag
+
+    lm = sub.add_parser("lm", help="train a small GPT (numpy) on text to judge a vocabulary",
+                        description="A small GPT in numpy: train it on text encoded with a vocabulary, "
+                        "then sample, score answers, or compare vocabularies by bits per byte.",
+                        epilog=LM_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    lm.set_defaults(func=lambda args: (lm.print_help(), 2)[1])
+    lsub = lm.add_subparsers(dest="lm_command", metavar="LM_COMMAND", parser_class=parser_class)
+    fmt = argparse.RawDescriptionHelpFormatter
+
+    p = lsub.add_parser("train", help="train on a text file; the last line is a JSON summary",
+                        epilog="example:\n  bpe lm train --data corpus.txt --tokenizer o200k_base "
+                        "--steps 500 --out runs/o200k", formatter_class=fmt)
+    p.add_argument("--data", required=True, metavar="FILE", help="a UTF-8 text file; its last 10%% of tokens validate")
+    _tokenizer_flag(p)
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for tokens.bin and ckpt.npz")
+    p.add_argument("--resume", metavar="CKPT", help="continue from this checkpoint to --steps")
+    p.add_argument("--save-every", type=int, default=0, help="also save the checkpoint every N steps")
+    _model_args(p)
+    p.set_defaults(func=cmd_train)
+
+    p = lsub.add_parser("sample", help="write text after a prompt",
+                        epilog='example:\n  bpe lm sample --checkpoint runs/my/ckpt.npz --prompt "And God said"',
+                        formatter_class=fmt)
+    p.add_argument("--checkpoint", required=True, metavar="CKPT")
+    p.add_argument("--prompt", default="", help="the text to continue")
+    p.add_argument("--max-tokens", type=int, default=200)
+    p.add_argument("--temperature", type=float, default=0.8, help="0: always the most likely token")
+    p.add_argument("--top-k", type=int, default=None, help="sample among the k most likely tokens")
+    p.add_argument("--top-p", type=float, default=None, help="sample among the most likely tokens up to this probability")
+    p.add_argument("--seed", type=int, default=None)
+    p.set_defaults(func=cmd_sample)
+
+    p = lsub.add_parser("score", help="score the options of a multiple-choice question by likelihood",
+                        epilog='example:\n  bpe lm score --checkpoint ckpt.npz --prompt "2 + 2 =" --option " 4" --option " 5"\n'
+                        '  bpe lm score --checkpoint ckpt.npz --file items.jsonl   '
+                        '(lines of {"prompt": ..., "options": [...], "answer": 0})', formatter_class=fmt)
+    p.add_argument("--checkpoint", required=True, metavar="CKPT")
+    p.add_argument("--prompt")
+    p.add_argument("--option", action="append", default=[], help="an answer (repeat for each)")
+    p.add_argument("--file", metavar="JSONL", help="questions, one JSON object a line; prints accuracy")
+    p.set_defaults(func=cmd_score)
+
+    p = lsub.add_parser("compare", help="train the same model on each vocabulary and compare bits per byte",
+                        epilog="example:\n  bpe lm compare --data corpus.txt --tokenizer gpt2 --tokenizer my.bpe "
+                        "--steps 300 --out runs/cmp", formatter_class=fmt)
+    p.add_argument("--data", required=True, metavar="FILE")
+    p.add_argument("--tokenizer", "-t", action="append", required=True, metavar="NAME_OR_PATH",
+                   help="a vocabulary to compare (repeat for each)")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for each run, compare.json and loss.png")
+    _model_args(p)
+    p.set_defaults(func=cmd_compare)

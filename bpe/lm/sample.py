@@ -1,0 +1,144 @@
+"""Use a trained model: generate text, and score the options of a multiple-choice question.
+
+Generation is the loop tokenize -> forward -> next-token distribution -> sample ->
+detokenize. Tokens are bytes, and a character may be cut between two tokens, so the text
+goes out through an incremental UTF-8 decoder that holds a partial character back until
+it is whole: what is printed is never a broken character.
+"""
+
+from __future__ import annotations
+
+import codecs
+from typing import Callable, Iterator
+
+import numpy as np
+
+from bpe.lm import model
+from bpe.lm.model import GPTConfig
+
+
+def next_token_distribution(logits: np.ndarray, temperature: float = 1.0, top_k: int | None = None,
+                            top_p: float | None = None) -> np.ndarray:
+    """Probabilities [V] to sample from: logits / temperature, then only the ``top_k`` most
+    likely, then only the smallest set whose probability reaches ``top_p``.
+
+    >>> p = next_token_distribution(np.log(np.array([0.5, 0.3, 0.2])), top_p=0.7)
+    >>> np.round(p, 3).tolist()
+    [0.625, 0.375, 0.0]
+    """
+    if temperature <= 0:
+        probs = np.zeros(len(logits))
+        probs[int(np.argmax(logits))] = 1.0
+        return probs
+    z = logits.astype(np.float64) / temperature
+    if top_k is not None and 0 < top_k < len(z):
+        kth = np.partition(z, -top_k)[-top_k]
+        z[z < kth] = -np.inf
+    z -= z.max()
+    probs = np.exp(z)
+    probs /= probs.sum()
+    if top_p is not None and 0 < top_p < 1:
+        order = np.argsort(-probs, kind="stable")
+        cumulative = np.cumsum(probs[order])
+        keep = order[: int(np.searchsorted(cumulative, top_p) + 1)]  # reach top_p, then stop
+        mask = np.zeros_like(probs, bool)
+        mask[keep] = True
+        probs[~mask] = 0.0
+        probs /= probs.sum()
+    return probs
+
+
+def generate_ids(params, cfg: GPTConfig, ids: list[int], max_tokens: int, temperature: float = 1.0,
+                 top_k: int | None = None, top_p: float | None = None, seed: int | None = None,
+                 stop: int | None = None) -> Iterator[int]:
+    """Yield ``max_tokens`` sampled ids after the prompt ``ids`` (fewer if ``stop`` comes)."""
+    rng = np.random.default_rng(seed)
+    ids = list(ids)
+    for _ in range(max_tokens):
+        window = np.asarray(ids[-cfg.ctx:] or [0], np.int64)[None, :]  # [1, t]
+        logits = model.logits_forward(params, cfg, window)[0, -1]      # [V]
+        probs = next_token_distribution(logits, temperature, top_k, top_p)
+        token = int(rng.choice(len(probs), p=probs))
+        if token == stop:
+            return
+        ids.append(token)
+        yield token
+
+
+def generate(params, cfg: GPTConfig, enc, prompt: str, max_tokens: int = 200,
+             write: Callable[[str], object] | None = None, **sampling) -> str:
+    """Text the model writes after ``prompt``; ``write`` receives it as it comes, in whole
+    characters. ``sampling``: temperature, top_k, top_p, seed."""
+    eot = enc._special_tokens.get("<|endoftext|>")
+    ids = enc.encode_ordinary(prompt)
+    out: list[str] = []
+
+    def both(text):
+        out.append(text)
+        if write:
+            write(text)
+
+    stream_text(enc, generate_ids(params, cfg, ids, max_tokens, stop=eot, **sampling), both)
+    return "".join(out)
+
+
+def stream_text(enc, ids, write: Callable[[str], object]) -> None:
+    """Hand the text of ``ids`` to ``write`` as it comes, in whole characters only: the bytes
+    of a character cut between tokens wait for the rest. Special tokens are not text."""
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    for token in ids:
+        if token >= enc.n_vocab or enc.is_special_token(token):
+            continue
+        text = decoder.decode(enc.decode_single_token_bytes(token))
+        if text:
+            write(text)
+    tail = decoder.decode(b"", final=True)
+    if tail:
+        write(tail)
+
+
+def score_options(params, cfg: GPTConfig, enc, prompt: str, options: list[str]) -> list[dict]:
+    """Log-likelihood of each option after ``prompt``, as multiple-choice benchmarks score.
+
+    The prompt and the option are encoded together (so the tokens at the seam are those the
+    model would see) and the option's tokens are those after the prompt's. Each is scored
+    with up to a context's worth of tokens before it. Returns per
+    option: ``logprob`` (nats, total), ``bytes``, ``logprob_per_byte``, ``tokens``.
+    """
+    context = enc.encode_ordinary(prompt)
+    results = []
+    for option in options:
+        full = enc.encode_ordinary(prompt + option)
+        if full[: len(context)] == context:
+            cont = full[len(context):]
+        else:  # the seam merged across prompt and option: score the option on its own tokens
+            full, cont = context + enc.encode_ordinary(option), enc.encode_ordinary(option)
+        if not cont:
+            raise ValueError(f"option {option!r} is empty")
+        if not context:
+            eot = enc._special_tokens.get("<|endoftext|>", 0)
+            full, ctx_len = [eot] + full, 1
+        else:
+            ctx_len = len(full) - len(cont)
+        ids = np.asarray(full, np.int64)
+        # Each option token is scored with as many tokens before it as the context holds:
+        # those within the first window in one pass, later ones each in a window of its own.
+        head = min(len(ids), cfg.ctx + 1)
+        nll = model.token_nll(params, cfg, ids[None, : head - 1], ids[None, 1:head])[0]
+        total = -float(nll[ctx_len - 1:].sum()) if ctx_len < head else 0.0
+        later = np.arange(max(head, ctx_len), len(ids))
+        if len(later):
+            x = np.stack([ids[j - cfg.ctx : j] for j in later])        # [m, ctx]
+            y = np.stack([ids[j - cfg.ctx + 1 : j + 1] for j in later])
+            total -= float(model.token_nll(params, cfg, x, y)[:, -1].sum())
+        n_bytes = len(option.encode("utf-8"))
+        results.append({"option": option, "logprob": total, "bytes": n_bytes,
+                        "logprob_per_byte": total / max(n_bytes, 1), "tokens": len(cont)})
+    return results
+
+
+def best(results: list[dict]) -> dict:
+    """Indices of the most likely option, by total log-likelihood and per byte."""
+    return {"best": int(np.argmax([r["logprob"] for r in results])),
+            "best_per_byte": int(np.argmax([r["logprob_per_byte"] for r in results]))}
+
