@@ -67,7 +67,8 @@ def _configs(args, n_vocab: int):
                         n_layer=args.n_layer, n_head=args.n_head)
         cfg = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
                           eval_tokens=args.eval_tokens, eval_every=args.eval_every,
-                          save_every=getattr(args, "save_every", 0), threads=args.threads)
+                          save_every=getattr(args, "save_every", 0), threads=args.threads,
+                          stop_at=getattr(args, "stop_at", 0))
     except ValueError as e:
         raise _user_error()(str(e)) from None
     return gpt, cfg
@@ -264,6 +265,8 @@ def add_parser(sub, parser_class) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="folder for tokens.bin and ckpt.npz")
     p.add_argument("--resume", metavar="CKPT", help="continue from this checkpoint to --steps")
     p.add_argument("--save-every", type=int, default=0, help="also save the checkpoint every N steps")
+    p.add_argument("--stop-at", type=int, default=0, metavar="STEP",
+                   help="stop after this step, keeping the schedule of --steps (--resume goes on later)")
     _model_args(p)
     p.set_defaults(func=cmd_train)
 

@@ -1,0 +1,197 @@
+"""bpe.lm (numpy) against the same GPT in PyTorch: tokens/s and validation bits per byte.
+
+Both models have the same architecture, initialisation scheme, AdamW settings, schedule,
+gradient clipping, data split and batches (the batch of step s comes from (seed, s) for
+both). They train in alternating slices of steps, so both see the same machine, and are
+scored on the same validation windows.
+
+    pip install torch==2.13.0          # the CPU build; a benchmark dependency only
+    python benchmarks/bench_lm.py --steps 300
+    python benchmarks/bench_lm.py --vocab 256 4096 --steps 300 --corpus ../shared/corpus/kjv.txt
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+import bpe
+from bpe.lm import data, model, optim
+from bpe.lm._parallel import default_threads, loss_and_grads
+from bpe.lm.model import GPTConfig
+from bpe.lm.train import evaluate
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_CORPUS = HERE.parent.parent / "shared" / "corpus" / "kjv.txt"
+
+
+class NumpyRun:
+    def __init__(self, gpt, args, tokens):
+        self.gpt, self.args, self.tokens = gpt, args, tokens
+        self.params = model.init_params(gpt, args.seed)
+        self.opt = optim.AdamW(self.params, weight_decay=0.1)
+        self.seconds, self.step = 0.0, 0
+
+    def train(self, n):
+        for _ in range(n):
+            t0 = time.perf_counter()
+            x, y = data.get_batch(self.tokens.train, self.args.batch, self.gpt.ctx,
+                                  np.random.default_rng([self.args.seed, self.step]))
+            loss, grads = loss_and_grads(self.params, self.gpt, x, y, default_threads())
+            optim.clip_grads(grads, 1.0)
+            self.opt.step(self.params, grads, optim.lr_at(self.step, self.args.steps, self.args.lr))
+            self.seconds += time.perf_counter() - t0
+            self.step += 1
+        return loss
+
+    def evaluate(self, lengths):
+        return evaluate(self.params, self.gpt, self.tokens.val, lengths, self.args.eval_tokens)
+
+
+def torch_run_class():
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    class Block(nn.Module):
+        def __init__(self, d, n_head):
+            super().__init__()
+            self.n_head = n_head
+            self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
+            self.attn, self.proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
+            self.fc, self.fc2 = nn.Linear(d, 4 * d), nn.Linear(4 * d, d)
+
+        def forward(self, x):
+            B, T, d = x.shape
+            q, k, v = self.attn(self.ln1(x)).split(d, dim=2)
+            q, k, v = (t.view(B, T, self.n_head, d // self.n_head).transpose(1, 2) for t in (q, k, v))
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            x = x + self.proj(y.transpose(1, 2).reshape(B, T, d))
+            return x + self.fc2(F.gelu(self.fc(self.ln2(x)), approximate="tanh"))
+
+    class GPT(nn.Module):
+        def __init__(self, cfg: GPTConfig):
+            super().__init__()
+            d = cfg.d_model
+            self.wte, self.wpe = nn.Embedding(cfg.vocab_size, d), nn.Embedding(cfg.ctx, d)
+            self.h = nn.ModuleList(Block(d, cfg.n_head) for _ in range(cfg.n_layer))
+            self.lnf = nn.LayerNorm(d)
+            for name, p in self.named_parameters():  # GPT-2's initialisation, as bpe.lm's
+                if p.dim() >= 2:
+                    std = 0.02 / math.sqrt(2 * cfg.n_layer) if name.endswith(("proj.weight", "fc2.weight")) else 0.02
+                    nn.init.normal_(p, 0.0, std)
+                elif name.endswith("bias"):
+                    nn.init.zeros_(p)
+
+        def forward(self, idx, targets=None, reduction="mean"):
+            x = self.wte(idx) + self.wpe(torch.arange(idx.shape[1]))
+            for block in self.h:
+                x = block(x)
+            logits = self.lnf(x) @ self.wte.weight.T
+            return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction=reduction)
+
+    class TorchRun:
+        def __init__(self, gpt, args, tokens):
+            torch.manual_seed(args.seed)
+            torch.set_num_threads(default_threads())
+            self.gpt, self.args, self.tokens = gpt, args, tokens
+            self.model = GPT(gpt)
+            decay = [p for p in self.model.parameters() if p.dim() >= 2]
+            other = [p for p in self.model.parameters() if p.dim() < 2]
+            self.opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1},
+                                          {"params": other, "weight_decay": 0.0}],
+                                         lr=args.lr, betas=(0.9, 0.95), eps=1e-8)
+            self.seconds, self.step = 0.0, 0
+
+        def train(self, n):
+            for _ in range(n):
+                t0 = time.perf_counter()
+                x, y = data.get_batch(self.tokens.train, self.args.batch, self.gpt.ctx,
+                                      np.random.default_rng([self.args.seed, self.step]))
+                for group in self.opt.param_groups:
+                    group["lr"] = optim.lr_at(self.step, self.args.steps, self.args.lr)
+                loss = self.model(torch.from_numpy(x), torch.from_numpy(y))
+                self.opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+                self.opt.step()
+                self.seconds += time.perf_counter() - t0
+                self.step += 1
+            return float(loss)
+
+        @torch.no_grad()
+        def evaluate(self, lengths):
+            nats, n, n_bytes = 0.0, 0, 0
+            for x, y in data.windows(self.tokens.val, self.gpt.ctx, self.args.eval_tokens):
+                nats += float(self.model(torch.from_numpy(x), torch.from_numpy(y), reduction="sum"))
+                n += y.size
+                n_bytes += int(lengths[y].sum())
+            return {"val_loss": nats / n, "val_bpb": nats / math.log(2) / n_bytes}
+
+    return TorchRun
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", default=str(DEFAULT_CORPUS))
+    parser.add_argument("--vocab", type=int, nargs="+", default=[4096], help="vocabulary sizes to train and run")
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--slice", type=int, default=10, help="steps of one before switching to the other")
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--ctx", type=int, default=128)
+    parser.add_argument("--d-model", type=int, default=128)
+    parser.add_argument("--n-layer", type=int, default=4)
+    parser.add_argument("--n-head", type=int, default=4)
+    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--eval-tokens", type=int, default=1 << 16)
+    args = parser.parse_args()
+    try:
+        TorchRun = torch_run_class()
+        import torch
+    except ImportError:
+        print("PyTorch is not installed: pip install torch==2.13.0 (a CPU build)", file=sys.stderr)
+        return 2
+
+    rows = []
+    for vocab in args.vocab:
+        enc = bpe.train(args.corpus, vocab_size=vocab, pattern="o200k", progress=False, name=f"kjv-{vocab}")
+        with tempfile.TemporaryDirectory() as scratch:
+            tokens = data.prepare(args.corpus, enc, scratch, enc.name)
+            tokens = data.TokenData(np.array(tokens.tokens), tokens.n_vocab, tokens.n_bytes)
+        lengths = data.token_byte_lengths(enc)
+        gpt = GPTConfig(vocab_size=enc.n_vocab, ctx=args.ctx, d_model=args.d_model,
+                        n_layer=args.n_layer, n_head=args.n_head)
+        ours, theirs = NumpyRun(gpt, args, tokens), TorchRun(gpt, args, tokens)
+        ours.train(2), theirs.train(2)  # warm-up steps, timed too but negligible over the run
+        while ours.step < args.steps:
+            n = min(args.slice, args.steps - ours.step)
+            a, b = ours.train(n), theirs.train(n)
+            print(f"\rvocab {vocab}: step {ours.step}/{args.steps}  loss numpy {a:.3f} torch {b:.3f}",
+                  end="", file=sys.stderr, flush=True)
+        print(file=sys.stderr)
+        e_ours, e_theirs = ours.evaluate(lengths), theirs.evaluate(lengths)
+        rows.append((vocab, ours.step * args.batch * args.ctx / ours.seconds,
+                     theirs.step * args.batch * args.ctx / theirs.seconds,
+                     e_ours["val_bpb"], e_theirs["val_bpb"]))
+
+    print(f"\n{args.steps} steps, d_model {args.d_model}, {args.n_layer} layers, {args.n_head} heads, "
+          f"context {args.ctx}, batch {args.batch}, {default_threads()} threads, torch {torch.__version__}, "
+          f"numpy {np.__version__}; corpus {Path(args.corpus).name}")
+    print(f"| vocab | bpe.lm tokens/s | torch tokens/s | ratio | bpe.lm val bits/byte | torch val bits/byte | difference |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for vocab, a, b, bpb_a, bpb_b in rows:
+        print(f"| {vocab} | {a:,.0f} | {b:,.0f} | {a / b:.2f}x | {bpb_a:.4f} | {bpb_b:.4f} | "
+              f"{(bpb_a - bpb_b) / bpb_b:+.1%} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
