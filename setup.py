@@ -1,7 +1,10 @@
 """Build the compiled engine. Compiler directives live here and nowhere else.
 
 BPE_CYTHON_DEBUG=1 at build time turns bounds checks, wraparound and initialised-view
-checks back on (slow; for hunting memory bugs).
+checks back on, and compiles with -O0 -g (slow; for hunting memory bugs);
+``bpe._core.DEBUG_BUILD`` says which build is installed. BPE_SANITIZE=address adds
+AddressSanitizer (run Python with LD_PRELOAD="$(gcc -print-file-name=libasan.so)" and
+ASAN_OPTIONS=detect_leaks=0, as .ci/run does).
 """
 
 import os
@@ -10,6 +13,7 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 DEBUG = os.environ.get("BPE_CYTHON_DEBUG", "") not in ("", "0")
+SANITIZE = os.environ.get("BPE_SANITIZE", "")
 
 directives = {
     "language_level": "3",
@@ -20,17 +24,17 @@ directives = {
     "embedsignature": True,
 }
 
+compile_args = ["-O0", "-g", "-UNDEBUG"] if DEBUG else ["-O3"]
+link_args = []
+macros = [("BPE_DEBUG", "1")] if DEBUG else []
+if SANITIZE:
+    compile_args += [f"-fsanitize={SANITIZE}", "-fno-omit-frame-pointer"]
+    link_args += [f"-fsanitize={SANITIZE}"]
+
 extensions = [
-    Extension(
-        "bpe._core",
-        ["bpe/_core.pyx"],
-        extra_compile_args=["-O3"] if not DEBUG else ["-O0", "-g"],
-    ),
-    Extension(
-        "bpe._train",
-        ["bpe/_train.pyx"],
-        extra_compile_args=["-O3"] if not DEBUG else ["-O0", "-g"],
-    ),
+    Extension(name, [source], extra_compile_args=compile_args, extra_link_args=link_args,
+              define_macros=macros)
+    for name, source in [("bpe._core", "bpe/_core.pyx"), ("bpe._train", "bpe/_train.pyx")]
 ]
 
 setup(ext_modules=cythonize(extensions, compiler_directives=directives))

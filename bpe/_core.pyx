@@ -18,6 +18,17 @@ from bpe._types cimport rank_t, NO_RANK, RankVec
 
 cdef extern from *:
     """
+    #ifndef BPE_DEBUG
+    #define BPE_DEBUG 0
+    #endif
+    """
+    int BPE_DEBUG
+
+#: True when built with BPE_CYTHON_DEBUG=1 (bounds and wraparound checks, -O0, assertions).
+DEBUG_BUILD = bool(BPE_DEBUG)
+
+cdef extern from *:
+    """
     #define BPE_K0 0x9E3779B97F4A7C15ULL
     #define BPE_K1 0xFF51AFD7ED558CCDULL
     #define BPE_K2 0xC4CEB9FE1A85EC53ULL

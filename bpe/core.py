@@ -66,6 +66,7 @@ class Encoding:
         self._pat_str = pat_str
         self._mergeable_ranks = mergeable_ranks
         self._special_tokens = special_tokens
+        _check_ids(mergeable_ranks, special_tokens)
         self.max_token_value = max(
             max(mergeable_ranks.values()), max(special_tokens.values(), default=0)
         )
@@ -511,6 +512,26 @@ class Encoding:
             self.__dict__ = registry.get_encoding(value).__dict__
             return
         self.__init__(**value)
+
+
+def _check_ids(mergeable_ranks: dict[bytes, int], special_tokens: dict[str, int]) -> None:
+    """ValueError for ids that would make decoding wrong or tables absurd: a special token
+    on a mergeable token's id, or ids so sparse that tables sized by the largest id would
+    take gigabytes for a few tokens (a hostile or corrupt file)."""
+    if not mergeable_ranks:
+        raise ValueError("mergeable_ranks is empty: an encoding needs at least one token")
+    by_id = {rank: token for token, rank in mergeable_ranks.items()}
+    for text, token_id in special_tokens.items():
+        if not isinstance(token_id, int) or isinstance(token_id, bool) or token_id < 0:
+            raise ValueError(f"special token {text!r} has id {token_id!r}, not a non-negative integer")
+        if token_id in by_id:
+            raise ValueError(f"special token {text!r} has id {token_id}, which token "
+                             f"{by_id[token_id]!r} already has")
+    largest = max(max(by_id), max(special_tokens.values(), default=0))
+    count = len(mergeable_ranks) + len(special_tokens)
+    if largest > 4 * count + (1 << 20):
+        raise ValueError(f"the largest id is {largest:,} for only {count:,} tokens: ids this "
+                         "sparse are not supported (tables are sized by the largest id)")
 
 
 @functools.lru_cache(maxsize=128)

@@ -26,6 +26,8 @@ import uuid
 from pathlib import Path
 from typing import Mapping, Optional, Union
 
+import regex
+
 PathLike = Union[str, "os.PathLike[str]"]
 
 
@@ -69,7 +71,7 @@ def parse_tiktoken_bpe(contents: bytes, source: str = "<bytes>") -> dict[bytes, 
             raise ValueError(
                 f"{source}, line {lineno}: invalid base64 token {token_b64[:80]!r}"
             ) from None
-        if not rank_text.isdigit():
+        if not (rank_text.isdigit() and rank_text.isascii()):
             raise ValueError(
                 f"{source}, line {lineno}: rank must be a non-negative integer, got {rank_text[:40]!r}"
             )
@@ -174,7 +176,10 @@ def load_tiktoken_bpe(tiktoken_bpe_file: PathLike, expected_hash: Optional[str] 
     contents = read_file(source)
     if expected_hash is not None:
         check_hash(contents, expected_hash, source)
-    return parse_tiktoken_bpe(contents, source)
+    ranks = parse_tiktoken_bpe(contents, source)
+    if not ranks:
+        raise ValueError(f"{source}: no tokens (the file is empty)")
+    return ranks
 
 
 def dump_tiktoken_bpe(bpe_ranks: Mapping[bytes, int], tiktoken_bpe_file: PathLike) -> None:
@@ -289,10 +294,17 @@ def encoding_from_json(text: str, source: str = "<json>"):
             raise ValueError(f"{source}: field {field!r} is missing or not a {kind.__name__}")
     special = document["special_tokens"]
     for token, rank in special.items():
-        if not isinstance(rank, int) or rank < 0:
+        if not token:
+            raise ValueError(f"{source}: a special token is the empty string")
+        if not isinstance(rank, int) or isinstance(rank, bool) or rank < 0:
             raise ValueError(f"{source}: special token {token!r} has id {rank!r}, not a non-negative integer")
     ranks = parse_tiktoken_bpe(document["ranks"].encode("ascii", "replace"), f"{source} (ranks)")
     if not ranks:
         raise ValueError(f"{source}: no ranks")
-    return Encoding(document["name"], pat_str=document["pattern"], mergeable_ranks=ranks,
-                    special_tokens=special)
+    try:
+        return Encoding(document["name"], pat_str=document["pattern"], mergeable_ranks=ranks,
+                        special_tokens=special)
+    except ValueError as e:
+        raise ValueError(f"{source}: {e}") from None
+    except regex.error as e:
+        raise ValueError(f"{source}: the pattern does not compile ({e})") from None

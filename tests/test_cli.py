@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -27,7 +28,7 @@ TEXT = "".join(f"{line} ({k}) ünïcödé 你好 🙂\n" for k, line in enumerat
 def run(*args, stdin: bytes | None = None, cwd=None):
     """``python -m bpe ARGS``; returns (status, stdout bytes, stderr text)."""
     proc = subprocess.run([sys.executable, "-m", "bpe", *map(str, args)], input=stdin,
-                          capture_output=True, cwd=cwd, env={**os.environ, "COLUMNS": "100"})
+                          capture_output=True, cwd=cwd or tempfile.gettempdir(), env={**os.environ, "COLUMNS": "100"})
     return proc.returncode, proc.stdout, proc.stderr.decode("utf-8", "replace")
 
 

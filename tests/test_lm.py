@@ -11,6 +11,7 @@ import math
 import os
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -284,8 +285,9 @@ def test_score_is_the_log_likelihood_of_the_option(corpus):
 
 
 def run(*args, cwd=None):
+    # Not from the project folder, where `-m bpe` would find the uncompiled sources first.
     proc = subprocess.run([sys.executable, "-m", "bpe", "lm", *map(str, args)], capture_output=True,
-                          cwd=cwd, text=True)
+                          cwd=cwd or tempfile.gettempdir(), text=True)
     return proc.returncode, proc.stdout, proc.stderr
 
 
