@@ -32,23 +32,34 @@ HERE = Path(__file__).resolve().parent
 DEFAULT_CORPUS = HERE.parent.parent / "shared" / "corpus" / "kjv.txt"
 
 
-class NumpyRun:
+class Run:
+    """Steps of one implementation, timed; the batch of step s comes from (seed, s)."""
+
     def __init__(self, gpt, args, tokens):
         self.gpt, self.args, self.tokens = gpt, args, tokens
-        self.params = model.init_params(gpt, args.seed)
-        self.opt = optim.AdamW(self.params, weight_decay=0.1)
         self.seconds, self.step = 0.0, 0
 
-    def train(self, n):
+    def train(self, n: int) -> float:
         for _ in range(n):
             t0 = time.perf_counter()
             x, y = data.get_batch(self.tokens.train, self.args.batch, self.gpt.ctx,
                                   np.random.default_rng([self.args.seed, self.step]))
-            loss, grads = loss_and_grads(self.params, self.gpt, x, y, default_threads())
-            optim.clip_grads(grads, 1.0)
-            self.opt.step(self.params, grads, optim.lr_at(self.step, self.args.steps, self.args.lr))
+            loss = self.update(x, y, optim.lr_at(self.step, self.args.steps, self.args.lr))
             self.seconds += time.perf_counter() - t0
             self.step += 1
+        return loss
+
+
+class NumpyRun(Run):
+    def __init__(self, gpt, args, tokens):
+        super().__init__(gpt, args, tokens)
+        self.params = model.init_params(gpt, args.seed)
+        self.opt = optim.AdamW(self.params, weight_decay=0.1)
+
+    def update(self, x, y, lr):
+        loss, grads = loss_and_grads(self.params, self.gpt, x, y, default_threads())
+        optim.clip_grads(grads, 1.0)
+        self.opt.step(self.params, grads, lr)
         return loss
 
     def evaluate(self, lengths):
@@ -97,33 +108,26 @@ def torch_run_class():
             logits = self.lnf(x) @ self.wte.weight.T
             return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction=reduction)
 
-    class TorchRun:
+    class TorchRun(Run):
         def __init__(self, gpt, args, tokens):
+            super().__init__(gpt, args, tokens)
             torch.manual_seed(args.seed)
             torch.set_num_threads(default_threads())
-            self.gpt, self.args, self.tokens = gpt, args, tokens
             self.model = GPT(gpt)
             decay = [p for p in self.model.parameters() if p.dim() >= 2]
             other = [p for p in self.model.parameters() if p.dim() < 2]
             self.opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1},
                                           {"params": other, "weight_decay": 0.0}],
                                          lr=args.lr, betas=(0.9, 0.95), eps=1e-8)
-            self.seconds, self.step = 0.0, 0
 
-        def train(self, n):
-            for _ in range(n):
-                t0 = time.perf_counter()
-                x, y = data.get_batch(self.tokens.train, self.args.batch, self.gpt.ctx,
-                                      np.random.default_rng([self.args.seed, self.step]))
-                for group in self.opt.param_groups:
-                    group["lr"] = optim.lr_at(self.step, self.args.steps, self.args.lr)
-                loss = self.model(torch.from_numpy(x), torch.from_numpy(y))
-                self.opt.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
-                self.opt.step()
-                self.seconds += time.perf_counter() - t0
-                self.step += 1
+        def update(self, x, y, lr):
+            for group in self.opt.param_groups:
+                group["lr"] = lr
+            loss = self.model(torch.from_numpy(x), torch.from_numpy(y))
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+            self.opt.step()
             return float(loss)
 
         @torch.no_grad()
