@@ -231,10 +231,12 @@ def _plot(results: list[dict], path: Path) -> Path | None:
         return None
     fig, ax = plt.subplots(figsize=(7, 4))
     for r in results:
-        scale = 1 / math.log(2) / r["bytes_per_token"]  # nats per token -> bits per byte
+        scale = 1 / math.log(2) / r["bytes_per_token"]  # nats per token -> bits per byte (about)
         h = r["history"]
-        ax.plot(h["step"], [v * scale for v in h["loss"]], label=f"{r['tokenizer']} (train)", lw=1)
-        ax.plot(h["val_step"], [v * scale for v in h["val_loss"]], "o", ms=4)
+        line, = ax.plot(h["step"], [v * scale for v in h["loss"]], lw=1,
+                        label=f"{r['tokenizer']}: train (at the text's mean bytes/token)")
+        ax.plot(h["val_step"], h["val_bpb"], "o", ms=5, color=line.get_color(),
+                label=f"{r['tokenizer']}: validation")
     ax.set_xlabel("step")
     ax.set_ylabel("bits per byte")
     ax.set_title("loss per byte of text, by vocabulary")

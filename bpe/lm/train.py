@@ -141,7 +141,7 @@ def train(tokens: data.TokenData, gpt: GPTConfig, cfg: TrainConfig, token_bytes:
     threads = cfg.threads or default_threads()
     params = model.init_params(gpt, cfg.seed)
     opt = optim.AdamW(params, weight_decay=cfg.weight_decay)
-    start_step, history = 0, {"step": [], "loss": [], "val_step": [], "val_loss": []}
+    start_step, history = 0, {"step": [], "loss": [], "val_step": [], "val_loss": [], "val_bpb": []}
     if resume is not None:
         saved_meta, saved, moments = load_checkpoint(resume)
         if saved_meta.get("model") != dataclasses.asdict(gpt):
@@ -177,6 +177,7 @@ def train(tokens: data.TokenData, gpt: GPTConfig, cfg: TrainConfig, token_bytes:
             figures = evaluate(params, gpt, val_tokens, token_bytes, cfg.eval_tokens)
             history["val_step"].append(step + 1)
             history["val_loss"].append(round(figures["val_loss"], 5))
+            history["val_bpb"].append(round(figures["val_bpb"], 5))
             if on_eval:
                 on_eval(step + 1, figures)
         if ckpt is not None and cfg.save_every and (step + 1) % cfg.save_every == 0:
@@ -187,6 +188,7 @@ def train(tokens: data.TokenData, gpt: GPTConfig, cfg: TrainConfig, token_bytes:
     figures = evaluate(params, gpt, val_tokens, token_bytes, cfg.eval_tokens)
     history["val_step"].append(last)
     history["val_loss"].append(round(figures["val_loss"], 5))
+    history["val_bpb"].append(round(figures["val_bpb"], 5))
     if ckpt is not None:
         save_checkpoint(ckpt, params, opt, last, {**meta, "history": history})
     return {
