@@ -14,6 +14,11 @@ import pytest
 
 from bpe import patterns
 
+# The command-line tests run bpe in subprocesses from another folder (away from the
+# uncompiled sources): hand them the vocabulary folder as an absolute path.
+if os.environ.get("BPE_VOCAB_DIR"):
+    os.environ["BPE_VOCAB_DIR"] = os.path.abspath(os.environ["BPE_VOCAB_DIR"])
+
 SPECIALS = {
     "o200k_base": {"<|endoftext|>": 199999, "<|endofprompt|>": 200018},
     "cl100k_base": {
