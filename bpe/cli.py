@@ -271,7 +271,7 @@ def _read_ids(args) -> list[int]:
     for line_no, line in enumerate(text.splitlines(), 1):
         for m in _ID.finditer(line):
             word = m.group()
-            if not word.isdigit():
+            if not (word.isascii() and word.isdigit()):
                 raise UserError(f"{name}, line {line_no}: {word[:40]!r} is not a token id")
             ids.append(int(word))
     return ids
@@ -325,13 +325,22 @@ def cmd_count(args) -> int:
 # bpe show / inspect
 
 
+def _names_a_file(text: str) -> bool:
+    if len(text) > 4096 or "\n" in text:
+        return False
+    try:
+        return Path(text).is_file()
+    except (OSError, ValueError):  # a name too long, a NUL byte: text, not a file
+        return False
+
+
 def cmd_show(args) -> int:
     from bpe import _view
 
     enc = tokenizer(args.tokenizer)
     if args.text is None:
         text = sys.stdin.buffer.read().decode("utf-8", errors="replace")
-    elif Path(args.text).is_file() and not args.literal:
+    elif not args.literal and _names_a_file(args.text):
         text = Path(args.text).read_text(encoding="utf-8", errors="replace")
     else:
         text = args.text

@@ -140,6 +140,13 @@ def test_show_marks_boundaries_plainly_and_in_colour(workdir):
     assert b"\x1b[30;48;5;" in out and out.count(b"\x1b[0m") == len(enc.encode("Beautiful is"))
 
 
+def test_show_takes_text_that_cannot_be_a_file_name(workdir):
+    long_text = "word " * 2000  # longer than any path may be
+    status, out, err = run("show", "-t", workdir / "tok.bpe", long_text)
+    assert status == 0, err
+    assert out.decode().splitlines()[0].replace("|", "") == long_text
+
+
 def test_show_html_has_an_id_on_every_token(workdir):
     page = workdir / "show.html"
     status, _, _ = run("show", "-t", workdir / "tok.bpe", "--html", page, workdir / "a.txt")
@@ -202,6 +209,8 @@ def test_user_mistakes_are_one_line_and_status_2(workdir, args, message):
 def test_decode_names_the_bad_id(workdir):
     status, _, err = run("decode", "-t", workdir / "tok.bpe", stdin=b"1 2\n3 oops")
     assert status == 2 and "line 2: 'oops' is not a token id" in err
+    status, _, err = run("decode", "-t", workdir / "tok.bpe", stdin="1 \u00b2".encode())  # a digit, not ASCII
+    assert status == 2 and "is not a token id" in err
     status, _, err = run("decode", "-t", workdir / "tok.bpe", stdin=b"1 99999")
     assert status == 2 and "99999" in err
 

@@ -222,6 +222,13 @@ def test_data_split_and_bytes(corpus):
     assert lengths[np.asarray(tokens.tokens)].sum() == len(CORPUS.encode())
 
 
+def test_special_token_text_in_the_data_is_text(corpus, tmp_path):
+    folder, enc = corpus
+    (tmp_path / "s.txt").write_text("Beautiful <|endoftext|> is better\n" * 50)
+    tokens = data.prepare(tmp_path / "s.txt", enc, tmp_path, "tok.bpe")
+    assert np.asarray(tokens.tokens).tolist() == enc.encode_ordinary((tmp_path / "s.txt").read_text())
+
+
 def test_resume_takes_the_same_steps(corpus, tmp_path):
     folder, enc = corpus
     tokens = data.prepare(folder / "zen.txt", enc, tmp_path, "tok.bpe")
@@ -304,6 +311,8 @@ def test_lm_commands(corpus, tmp_path):
     status, out, err = run("sample", "--checkpoint", ckpt, "--prompt", "Beautiful", "--max-tokens", 10, "--seed", 1)
     assert status == 0, err
     assert out.startswith("Beautiful") and len(out) > len("Beautiful")
+    status, out, err = run("sample", "--checkpoint", ckpt, "--max-tokens", 5, "--seed", 1)  # no prompt
+    assert status == 0 and out.strip(), err
     items = tmp_path / "items.jsonl"
     items.write_text(json.dumps({"prompt": "Beautiful is better than", "options": [" ugly.", " zzqx"], "answer": 0}) + "\n")
     status, out, err = run("score", "--checkpoint", ckpt, "--file", items)

@@ -66,7 +66,8 @@ def prepare(text_path: str | os.PathLike, enc, out_dir: str | os.PathLike, token
     tmp = out.with_name(out.name + ".tmp")
     with open(tmp, "wb") as f:
         for text in read_chunks(Path(text_path), stats, cut):
-            ids = enc.encode_to_numpy(text).astype(dtype)
+            # special-token text in the file is text, as in any other document
+            ids = enc.encode_to_numpy(text, disallowed_special=()).astype(dtype)
             f.write(ids.tobytes())
             n += len(ids)
     os.replace(tmp, out)

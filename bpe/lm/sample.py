@@ -51,11 +51,14 @@ def next_token_distribution(logits: np.ndarray, temperature: float = 1.0, top_k:
 def generate_ids(params, cfg: GPTConfig, ids: list[int], max_tokens: int, temperature: float = 1.0,
                  top_k: int | None = None, top_p: float | None = None, seed: int | None = None,
                  stop: int | None = None) -> Iterator[int]:
-    """Yield ``max_tokens`` sampled ids after the prompt ``ids`` (fewer if ``stop`` comes)."""
+    """Yield ``max_tokens`` sampled ids after the prompt ``ids`` (not empty; fewer if ``stop``
+    comes)."""
+    if not ids:
+        raise ValueError("generation needs at least one token of context")
     rng = np.random.default_rng(seed)
     ids = list(ids)
     for _ in range(max_tokens):
-        window = np.asarray(ids[-cfg.ctx:] or [0], np.int64)[None, :]  # [1, t]
+        window = np.asarray(ids[-cfg.ctx:], np.int64)[None, :]        # [1, t]
         logits = model.logits_forward(params, cfg, window)[0, -1]      # [V]
         probs = next_token_distribution(logits, temperature, top_k, top_p)
         token = int(rng.choice(len(probs), p=probs))
@@ -71,6 +74,8 @@ def generate(params, cfg: GPTConfig, enc, prompt: str, max_tokens: int = 200,
     characters. ``sampling``: temperature, top_k, top_p, seed."""
     eot = enc._special_tokens.get("<|endoftext|>")
     ids = enc.encode_ordinary(prompt)
+    if not ids:  # nothing to continue: start as a new document does
+        ids = [eot if eot is not None and eot < cfg.vocab_size else 0]
     out: list[str] = []
 
     def both(text):
