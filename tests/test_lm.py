@@ -136,6 +136,10 @@ def test_threaded_step_equals_one_thread():
     assert abs(loss1 - loss3) < 1e-5
     for k in g1:
         assert np.allclose(g1[k], g3[k], atol=1e-6), k
+    from bpe.lm._parallel import token_nll
+
+    assert np.allclose(token_nll(params, cfg, idx, targets, threads=3),
+                       model.token_nll(params, cfg, idx, targets), atol=1e-5)
 
 
 def test_loss_at_initialisation_is_ln_vocab():

@@ -82,23 +82,43 @@ def default_threads() -> int:
 _POOLS: dict[int, ThreadPoolExecutor] = {}
 
 
+def _pool(threads: int) -> ThreadPoolExecutor:
+    pool = _POOLS.get(threads)
+    if pool is None:
+        pool = _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="bpe-lm")
+    return pool
+
+
+def _bounds(n: int, parts: int) -> list[tuple[int, int]]:
+    """``_bounds(16, 2)`` -> [(0, 8), (8, 16)]"""
+    cuts = [n * k // parts for k in range(parts + 1)]
+    return list(zip(cuts[:-1], cuts[1:]))
+
+
+def token_nll(params, cfg, idx, targets, threads: int | None = None) -> np.ndarray:
+    """:func:`model.token_nll` of the batch [B, T], slices of it side by side."""
+    threads = min(threads or default_threads(), len(idx))
+    if threads <= 1 or _BLAS is None:
+        return model.token_nll(params, cfg, idx, targets)
+    with blas_threads(1):
+        parts = [_pool(threads).submit(model.token_nll, params, cfg, idx[lo:hi], targets[lo:hi])
+                 for lo, hi in _bounds(len(idx), threads)]
+        return np.concatenate([f.result() for f in parts])
+
+
 def loss_and_grads(params, cfg, idx, targets, threads: int | None = None):
     """Mean loss over the batch idx/targets [B, T] and its gradients, on ``threads`` threads."""
     threads = min(threads or default_threads(), len(idx))
     if threads <= 1 or _BLAS is None:
         loss, cache = model.forward(params, cfg, idx, targets)
         return loss, model.backward(params, cfg, cache)
-    pool = _POOLS.get(threads)
-    if pool is None:
-        pool = _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="bpe-lm")
-    bounds = [len(idx) * k // threads for k in range(threads + 1)]
-
     def run(lo, hi):
         loss, cache = model.forward(params, cfg, idx[lo:hi], targets[lo:hi])
         return (hi - lo) / len(idx), loss, model.backward(params, cfg, cache)
 
     with blas_threads(1):
-        results = [f.result() for f in [pool.submit(run, lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]]
+        results = [f.result() for f in [_pool(threads).submit(run, lo, hi)
+                                        for lo, hi in _bounds(len(idx), threads)]]
     loss = sum(w * l for w, l, _ in results)
     grads = {}
     for name in params:

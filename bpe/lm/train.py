@@ -20,6 +20,7 @@ import numpy as np
 
 from bpe.lm import data, model, optim
 from bpe.lm._parallel import default_threads, loss_and_grads
+from bpe.lm._parallel import token_nll as parallel_nll
 from bpe.lm.model import GPTConfig
 
 
@@ -49,7 +50,7 @@ class TrainConfig:
 
 
 def evaluate(params, cfg: GPTConfig, tokens: np.ndarray, token_bytes: np.ndarray,
-             max_tokens: int | None = None, batch: int = 16) -> dict:
+             max_tokens: int | None = None, batch: int = 16, threads: int | None = None) -> dict:
     """Loss (nats per token), perplexity and bits per byte over ``tokens``.
 
     Bits per byte = total nats / ln 2 / UTF-8 bytes of the tokens scored.
@@ -60,7 +61,7 @@ def evaluate(params, cfg: GPTConfig, tokens: np.ndarray, token_bytes: np.ndarray
     def flush():
         nonlocal total_nats, n_scored, n_bytes
         x, y = np.concatenate(pending_x), np.concatenate(pending_y)
-        total_nats += float(model.token_nll(params, cfg, x, y).sum())
+        total_nats += float(parallel_nll(params, cfg, x, y, threads).sum())
         n_scored += y.size
         n_bytes += int(token_bytes[y].sum())
         pending_x.clear()
@@ -174,7 +175,7 @@ def train(tokens: data.TokenData, gpt: GPTConfig, cfg: TrainConfig, token_bytes:
         history["loss"].append(round(loss, 5))
         show(step + 1, cfg.steps, loss, lr, tokens_seen / max(train_seconds, 1e-9))
         if cfg.eval_every and (step + 1) % cfg.eval_every == 0 and step + 1 < cfg.steps:
-            figures = evaluate(params, gpt, val_tokens, token_bytes, cfg.eval_tokens)
+            figures = evaluate(params, gpt, val_tokens, token_bytes, cfg.eval_tokens, threads=threads)
             history["val_step"].append(step + 1)
             history["val_loss"].append(round(figures["val_loss"], 5))
             history["val_bpb"].append(round(figures["val_bpb"], 5))
@@ -185,7 +186,7 @@ def train(tokens: data.TokenData, gpt: GPTConfig, cfg: TrainConfig, token_bytes:
     show(last, cfg.steps, loss, optim.lr_at(last - 1, cfg.steps, cfg.lr, cfg.warmup, cfg.final_lr),
          tokens_seen / max(train_seconds, 1e-9), force=True)
 
-    figures = evaluate(params, gpt, val_tokens, token_bytes, cfg.eval_tokens)
+    figures = evaluate(params, gpt, val_tokens, token_bytes, cfg.eval_tokens, threads=threads)
     history["val_step"].append(last)
     history["val_loss"].append(round(figures["val_loss"], 5))
     history["val_bpb"].append(round(figures["val_bpb"], 5))
