@@ -11,7 +11,7 @@ from cpython.long cimport PyLong_FromUnsignedLong
 from cpython.number cimport PyNumber_Index
 from cpython.ref cimport Py_INCREF
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
-from libc.stdlib cimport free, malloc, realloc
+from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcmp, memcpy, memset
 
 from bpe._types cimport rank_t, NO_RANK, RankVec
@@ -55,6 +55,12 @@ cdef extern from *:
     void bpe_store_release(uint32_t* p, uint32_t v) noexcept nogil
     void bpe_fence_acquire() noexcept nogil
     void bpe_fence_release() noexcept nogil
+
+cdef extern from *:
+    """
+    #define bpe_prefetch(p) __builtin_prefetch(p)
+    """
+    void bpe_prefetch(const void* p) noexcept nogil
 
 cdef extern from "Python.h":
     const char* PyUnicode_AsUTF8AndSize(object text, Py_ssize_t* size) except NULL
@@ -124,6 +130,22 @@ cdef struct CacheEntry:
     rank_t tokens[CACHE_TOKENS]
 
 
+cdef struct TrieNode:
+    uint32_t first       # index of the first child; the children are contiguous, by label
+    rank_t token         # the buildable token this path spells, or NO_RANK
+    uint16_t count       # number of children
+
+
+cdef struct Backtrack:
+    rank_t* left         # per rank: the two tokens whose merge builds it (the last merge BPE
+    rank_t* right        #   makes on its bytes); NO_RANK for bytes and unbuildable tokens
+    rank_t* shorter      # per rank: the longest buildable token that is a proper prefix of it
+    TrieNode* node       # the trie of buildable tokens; node 0 is the root
+    uint8_t* label       # per node: the byte on the edge into it
+    size_t n_nodes
+    uint32_t* node_of    # per rank: its node (only while building)
+
+
 cdef struct Vocab:
     uint8_t* blob        # all token bytes, concatenated
     uint64_t* offset     # per rank: where its bytes start in blob
@@ -136,6 +158,7 @@ cdef struct Vocab:
     rank_t* pair_rank    # 65536 entries: the rank of every two-byte string, or NO_RANK
     CacheEntry* cache    # the piece cache (NULL: off)
     uint64_t cache_mask  # number of cache entries - 1
+    Backtrack* bt        # the long-piece encoder's tables (NULL: merge_large instead)
 
 
 # Measured on debref.en with o200k (perf): lookups are bound by cache misses, not hashing.
@@ -201,7 +224,8 @@ cdef inline rank_t vocab_lookup(const Vocab* v, const uint8_t* p, size_t n) noex
 # lowest rank, the leftmost one among equal ranks. Short pieces use tiktoken's own O(n^2)
 # scan over a small array (it touches little memory and wins below a few dozen bytes);
 # longer ones use a binary heap of (rank, start) keys with lazy deletion over a linked list
-# of parts, O(n log n), so that a megabyte-long piece stays fast.
+# of parts, O(n log n); pieces over BACKTRACK_PIECE bytes use the linear backtracking
+# encoder further down, when the vocabulary allows it.
 
 DEF SMALL_PIECE = 48
 
@@ -341,6 +365,331 @@ cdef int merge_large(const Vocab* v, const uint8_t* s, size_t n, RankVec* out) n
 
 
 # ---------------------------------------------------------------------------------------
+# Long pieces: leftmost-longest matching with backtracking (linear time).
+#
+# BPE's result on a piece is the one token sequence in which every adjacent pair is
+# "compatible": BPE run on the bytes of the two tokens alone gives back those two tokens
+# (the encoding of any span of the result is the result's tokens on that span). So the
+# encoder takes the longest token that matches at the current position; when it is not
+# compatible with the token before it, it tries the next shorter token that matches there;
+# when none is, it drops the token before and tries shorter ones in its place. A bit per
+# byte position records the positions found to be dead ends (whatever token reaches a
+# position is the same in every compatible sequence, so a dead end stays one), which keeps
+# the work linear in the piece length.
+#
+# Only tokens that BPE can build are matched: t is buildable when BPE on t's bytes gives t,
+# and then the last merge it makes joins two buildable tokens left[t] + right[t]. The
+# compatibility test below relies on every merge making a token of higher rank than its
+# two parts, so that ranks give the order in which the merges happen; build_backtrack()
+# checks this for the vocabulary and leaves long pieces to merge_large when it fails.
+
+cdef inline void prefetch_slot(const Vocab* v, const uint8_t* p, size_t n, bint all_lengths) noexcept nogil:
+    """Prefetch the hash-table slot of p[:n] (lengths 1 and 2 have direct tables)."""
+    cdef uint64_t head
+    if (all_lengths or n >= 3) and n <= v.max_len:
+        head = load_head(p, n)
+        bpe_prefetch(&v.slots[hash_bytes(p, n, head) & v.mask])
+
+
+# Measured per byte against merge_large (o200k, bench in the commit message): backtracking
+# wins from about 300 bytes on every kind of piece and is linear, but below that a piece like
+# " ______..." sends it down many dead ends, and the heap is as fast on ordinary text.
+DEF BACKTRACK_PIECE = 256
+
+cdef inline bint compatible(const Vocab* v, const Backtrack* bt, const uint8_t* p, rank_t a,
+                            rank_t b, rank_t limit) noexcept nogil:
+    """Whether BPE on the bytes of a then b (b starting at p) keeps the boundary at p.
+
+    Replays the merges that build a and b backwards, newest first. At each step the part of
+    a that touches the boundary and the part of b that touches it sit side by side until the
+    next merge that changes one of them, which has rank `limit`; if their concatenation is a
+    token of lower rank (the left merge wins a tie), BPE would merge across the boundary."""
+    cdef size_t na = v.length[a], nb = v.length[b]
+    cdef rank_t c
+    while True:
+        if na + nb <= v.max_len and limit:
+            c = vocab_lookup(v, p - na, na + nb)
+            if c < limit:
+                return False
+        if bt.left[b] != NO_RANK and (bt.left[a] == NO_RANK or b >= a):
+            limit = b + 1  # b was built last: before that its left part touched the boundary
+            b = bt.left[b]
+            nb = v.length[b]
+        elif bt.left[a] != NO_RANK:
+            limit = a
+            a = bt.right[a]
+            na = v.length[a]
+        else:
+            return True  # two single bytes: the state BPE starts from
+
+
+cdef inline rank_t longest_match(const Backtrack* bt, const uint8_t* s, size_t i,
+                                 size_t n) noexcept nogil:
+    """The longest buildable token that s[i:n] starts with (NO_RANK: none)."""
+    cdef const TrieNode* node = &bt.node[0]
+    cdef rank_t best = NO_RANK
+    cdef size_t lo, hi, mid
+    cdef uint8_t c
+    while i < n and node.count:
+        c = s[i]
+        lo = node.first
+        hi = lo + node.count
+        if node.count == 256:
+            lo += c
+        else:
+            while hi - lo > 8:
+                mid = (lo + hi) >> 1
+                if bt.label[mid] <= c:
+                    lo = mid
+                else:
+                    hi = mid
+            while lo < hi and bt.label[lo] != c:
+                lo += 1
+            if lo == hi:
+                break
+        node = &bt.node[lo]
+        if node.token != NO_RANK:
+            best = node.token
+        i += 1
+    return best
+
+
+cdef int backtrack_encode(const Vocab* v, const uint8_t* s, size_t n, RankVec* out) noexcept nogil:
+    """Append the BPE ranks of s[:n]. 0 on success, -1 out of memory, -3 no encoding found
+    (cannot happen for a vocabulary build_backtrack accepted; the caller then merges)."""
+    cdef const Backtrack* bt = v.bt
+    cdef size_t start = out.size, pos = 0, end
+    cdef uint64_t* live = <uint64_t*>malloc(((n >> 6) + 1) * sizeof(uint64_t))
+    cdef rank_t t, last
+    if live == NULL:
+        return -1
+    memset(live, 0xFF, ((n >> 6) + 1) * sizeof(uint64_t))
+    t = longest_match(bt, s, 0, n)
+    while pos < n:
+        if t == NO_RANK:
+            break
+        last = out.data[out.size - 1] if out.size > start else NO_RANK
+        end = pos + v.length[t]
+        if (live[end >> 6] >> (end & 63)) & 1 and (
+                last == NO_RANK or compatible(v, bt, s + pos, last, t, NO_RANK)):
+            if vec_push(out, t):
+                free(live)
+                return -1
+            pos = end
+            if pos < n:
+                t = longest_match(bt, s, pos, n)
+        elif bt.shorter[t] != NO_RANK:
+            t = bt.shorter[t]
+        elif last != NO_RANK:
+            # Nothing fits at pos after `last`: pos is a dead end; try shorter tokens for last.
+            live[pos >> 6] &= ~(<uint64_t>1 << (pos & 63))
+            out.size -= 1
+            pos -= v.length[last]
+            t = last
+        else:
+            break
+    free(live)
+    if pos != n:
+        out.size = start
+        return -3
+    return 0
+
+
+cdef Backtrack* build_backtrack(const Vocab* v) noexcept nogil:
+    """The tables backtrack_encode needs, or NULL when this vocabulary cannot use it (out of
+    memory, a byte without a rank, a token BPE builds from a part of higher rank)."""
+    cdef Backtrack* bt
+    cdef rank_t r, a, b
+    cdef size_t n
+    cdef const uint8_t* p
+    cdef RankVec scratch = RankVec(NULL, 0, 0)
+    cdef bint ok = True
+    if v.n_ranks == 0 or v.max_len > 0xFFFF:
+        return NULL
+    for n in range(256):
+        if v.byte_rank[n] == NO_RANK:
+            return NULL
+    bt = <Backtrack*>calloc(1, sizeof(Backtrack))
+    if bt == NULL:
+        return NULL
+    bt.left = <rank_t*>malloc(v.n_ranks * sizeof(rank_t))
+    bt.right = <rank_t*>malloc(v.n_ranks * sizeof(rank_t))
+    bt.shorter = <rank_t*>malloc(v.n_ranks * sizeof(rank_t))
+    if bt.left == NULL or bt.right == NULL or bt.shorter == NULL or build_trie(v, bt):
+        free_backtrack(bt)
+        return NULL
+    # 1. In rank order, the last merge that builds each token: the split of its bytes into
+    #    two buildable tokens of lower rank that BPE keeps apart until that merge. At most
+    #    one split qualifies (BPE's result is unique). The left parts to try are the token's
+    #    prefixes that are tokens, longest first: the chain bt.shorter, from the trie.
+    for r in range(v.n_ranks):
+        bt.left[r] = NO_RANK
+        bt.right[r] = NO_RANK
+    for r in range(v.n_ranks):
+        if r + 8 < v.n_ranks and bt.shorter[r + 8] != NO_RANK:
+            a = bt.shorter[r + 8]  # prefetch the first right part that will be looked up
+            prefetch_slot(v, v.blob + v.offset[r + 8] + v.length[a], v.length[r + 8] - v.length[a], False)
+        n = v.length[r]
+        if n == NO_RANK or n < 2:
+            continue
+        p = v.blob + v.offset[r]
+        a = bt.shorter[r]
+        while a != NO_RANK:
+            if a < r and (v.length[a] == 1 or bt.left[a] != NO_RANK):
+                b = vocab_lookup(v, p + v.length[a], n - v.length[a])
+                if b < r and (v.length[b] == 1 or bt.left[b] != NO_RANK) and compatible(
+                        v, bt, p + v.length[a], a, b, 0):
+                    bt.left[r] = a
+                    bt.right[r] = b
+                    break
+            a = bt.shorter[a]
+        if bt.left[r] == NO_RANK:
+            # Not buildable from lower ranks. If BPE builds it all the same, the vocabulary
+            # merges into lower ranks and the rank order above does not hold: give up.
+            scratch.size = 0
+            if (merge_small(v, p, n, &scratch) if n <= SMALL_PIECE else merge_large(v, p, n, &scratch)) != 0:
+                ok = False
+            elif scratch.size == 1 and scratch.data[0] == r:
+                ok = False
+            if not ok:
+                break
+    free(scratch.data)
+    if not ok:
+        free_backtrack(bt)
+        return NULL
+    # 2. Matching only returns buildable tokens: unmark the rest in the trie, and make each
+    #    token's `shorter` the next buildable prefix.
+    for r in range(v.n_ranks):
+        if v.length[r] > 1 and v.length[r] != NO_RANK and bt.left[r] == NO_RANK:
+            bt.node[bt.node_of[r]].token = NO_RANK
+    for r in range(v.n_ranks):
+        if v.length[r] == NO_RANK:
+            continue
+        a = bt.shorter[r]
+        while a != NO_RANK and v.length[a] > 1 and bt.left[a] == NO_RANK:
+            a = bt.shorter[a]
+        bt.shorter[r] = a
+    free(bt.node_of)
+    bt.node_of = NULL
+    return bt
+
+
+cdef struct TrieWork:
+    uint32_t node        # a node whose children are still to be made
+    uint32_t depth       # its depth: the tokens in its range share their first `depth` bytes
+    uint32_t lo, hi      # its range of the rank array
+    rank_t above         # the longest token on the path above it
+
+
+cdef int build_trie(const Vocab* v, Backtrack* bt) noexcept nogil:
+    """Fill bt.node/label/n_nodes with the trie of all tokens, bt.shorter with each token's
+    longest proper prefix that is a token, and bt.node_of. Each node's children are made
+    together, so they are contiguous and sorted by label; nodes are expanded depth first,
+    which keeps the part of the rank array being sorted in the cache."""
+    cdef rank_t* ranks = NULL
+    cdef rank_t* tmp = NULL
+    cdef TrieWork* work = NULL
+    cdef TrieWork w
+    cdef size_t m = 0, total = 1, top = 1, k, j, lo, n_nodes = 1, first
+    cdef size_t counts[257]
+    cdef rank_t r, x
+    cdef uint8_t c
+    for r in range(v.n_ranks):
+        if v.length[r] != NO_RANK:
+            m += 1
+            total += v.length[r]
+    ranks = <rank_t*>malloc(m * sizeof(rank_t))
+    tmp = <rank_t*>malloc(m * sizeof(rank_t))
+    work = <TrieWork*>malloc(total * sizeof(TrieWork))
+    bt.node = <TrieNode*>malloc(total * sizeof(TrieNode))
+    bt.label = <uint8_t*>malloc(total)
+    bt.node_of = <uint32_t*>malloc(v.n_ranks * sizeof(uint32_t))
+    if not (ranks and tmp and work and bt.node and bt.label and bt.node_of):
+        free(ranks)
+        free(tmp)
+        free(work)
+        return -1
+    m = 0
+    for r in range(v.n_ranks):
+        bt.shorter[r] = NO_RANK
+        if v.length[r] != NO_RANK:
+            ranks[m] = r
+            m += 1
+    bt.node[0] = TrieNode(0, NO_RANK, 0)
+    bt.label[0] = 0
+    work[0] = TrieWork(0, 0, 0, <uint32_t>m, NO_RANK)
+    while top:
+        top -= 1
+        w = work[top]
+        lo = w.lo
+        # The token that ends at this node (at most one) moves to the front of the range.
+        for k in range(w.lo, w.hi):
+            if v.length[ranks[k]] == w.depth:
+                x = ranks[k]
+                ranks[k] = ranks[lo]
+                ranks[lo] = x
+                bt.node[w.node].token = x
+                bt.node_of[x] = w.node
+                bt.shorter[x] = w.above
+                w.above = x
+                lo += 1
+                break
+        # Sort the rest by their byte at this depth: insertion sort for a few, else counting.
+        if w.hi - lo <= 24:
+            for k in range(lo + 1, w.hi):
+                x = ranks[k]
+                c = v.blob[v.offset[x] + w.depth]
+                j = k
+                while j > lo and v.blob[v.offset[ranks[j - 1]] + w.depth] > c:
+                    ranks[j] = ranks[j - 1]
+                    j -= 1
+                ranks[j] = x
+        else:
+            memset(counts, 0, sizeof(counts))
+            for k in range(lo, w.hi):
+                counts[v.blob[v.offset[ranks[k]] + w.depth] + 1] += 1
+            for k in range(256):
+                counts[k + 1] += counts[k]
+            for k in range(lo, w.hi):
+                c = v.blob[v.offset[ranks[k]] + w.depth]
+                tmp[counts[c]] = ranks[k]
+                counts[c] += 1
+            memcpy(ranks + lo, tmp, (w.hi - lo) * sizeof(rank_t))
+        # One child per byte value present, made together in byte order.
+        first = n_nodes
+        bt.node[w.node].first = <uint32_t>first
+        k = lo
+        while k < w.hi:
+            c = v.blob[v.offset[ranks[k]] + w.depth]
+            j = k + 1
+            while j < w.hi and v.blob[v.offset[ranks[j]] + w.depth] == c:
+                j += 1
+            bt.node[n_nodes] = TrieNode(0, NO_RANK, 0)
+            bt.label[n_nodes] = c
+            work[top] = TrieWork(<uint32_t>n_nodes, w.depth + 1, <uint32_t>k, <uint32_t>j, w.above)
+            top += 1
+            n_nodes += 1
+            k = j
+        bt.node[w.node].count = <uint16_t>(n_nodes - first)
+    bt.n_nodes = n_nodes
+    free(ranks)
+    free(tmp)
+    free(work)
+    return 0
+
+
+cdef void free_backtrack(Backtrack* bt) noexcept nogil:
+    if bt != NULL:
+        free(bt.left)
+        free(bt.right)
+        free(bt.shorter)
+        free(bt.node)
+        free(bt.label)
+        free(bt.node_of)
+        free(bt)
+
+
+# ---------------------------------------------------------------------------------------
 # The piece cache: a direct-mapped table from pieces that are not tokens to their ranks.
 #
 # On natural text a third of the pieces that miss the vocabulary (debref.en, o200k) are
@@ -395,6 +744,10 @@ cdef inline int encode_piece(const Vocab* v, const uint8_t* s, size_t n, RankVec
     if r != NO_RANK:
         return vec_push(out, r)
     if n > SMALL_PIECE:
+        if n > BACKTRACK_PIECE and v.bt != NULL:
+            rc = backtrack_encode(v, s, n, out)
+            if rc != -3:
+                return rc
         return merge_large(v, s, n, out)
     if v.cache == NULL or n < 3:
         return merge_small(v, s, n, out)
@@ -678,13 +1031,6 @@ cdef inline size_t next_piece(int family, const uint8_t* s, size_t i, size_t n) 
 # the two lookups after each merge in merge_small (slower, 7-23%).
 DEF BATCH = 16
 
-cdef extern from *:
-    """
-    #define bpe_prefetch(p) __builtin_prefetch(p)
-    """
-    void bpe_prefetch(const void* p) noexcept nogil
-
-
 cdef int encode_text(const Vocab* v, int family, const uint8_t* s, size_t n, RankVec* out,
                      size_t* counted) noexcept nogil:
     """Append the ranks of s[:n] to out. With counted, count them instead: out is scratch
@@ -779,6 +1125,29 @@ cdef int piece_map_add(PieceMap* m, const uint8_t* p, size_t n) noexcept nogil:
     return 0
 
 
+cdef void fill_slots(Vocab* v) noexcept nogil:
+    """Insert every token into the hash table (empty, with blob/offset/length filled).
+    Bound by cache misses: the slot of the token a few ranks ahead is prefetched."""
+    cdef rank_t r
+    cdef uint64_t i, head
+    cdef const uint8_t* p
+    cdef size_t n
+    for r in range(v.n_ranks):
+        if r + 8 < v.n_ranks and v.length[r + 8] != NO_RANK:
+            prefetch_slot(v, v.blob + v.offset[r + 8], v.length[r + 8], True)
+        n = v.length[r]
+        if n == NO_RANK:
+            continue
+        p = v.blob + v.offset[r]
+        head = load_head(p, n)
+        i = hash_bytes(p, n, head) & v.mask
+        while v.slots[i].rank != NO_RANK:
+            i = (i + 1) & v.mask
+        v.slots[i].head = head
+        v.slots[i].rank = r
+        v.slots[i].length = <uint32_t>n
+
+
 # ---------------------------------------------------------------------------------------
 # The Python-visible engine
 
@@ -790,6 +1159,9 @@ cdef class CoreBPE:
 
     ``family`` picks the hand-written scanner (1 gpt2, 2 cl100k, 3 o200k); with 0 the caller
     splits the text and passes pieces to :meth:`encode_pieces`.
+
+    ``backtrack=False`` leaves pieces over 256 bytes to the heap merge instead of the
+    backtracking encoder (for tests and benchmarks; the results are the same).
     """
     cdef Vocab v
     cdef readonly int family
@@ -799,7 +1171,7 @@ cdef class CoreBPE:
         memset(&self.v, 0, sizeof(Vocab))
 
     def __init__(self, dict mergeable_ranks, dict special_tokens, int family,
-                 size_t cache_entries=32768):
+                 size_t cache_entries=32768, bint backtrack=True):
         cdef size_t total = 0, n_slots = 16, k, ln
         cdef uint64_t i, head, max_rank = 0
         cdef const uint8_t* p
@@ -860,16 +1232,15 @@ cdef class CoreBPE:
                 self.v.byte_rank[p[0]] = r
             elif ln == 2:
                 self.v.pair_rank[(<uint32_t>p[0] << 8) | p[1]] = r
-            head = load_head(p, ln)
-            i = hash_bytes(p, ln, head) & self.v.mask
-            while self.v.slots[i].rank != NO_RANK:
-                i = (i + 1) & self.v.mask
-            self.v.slots[i].head = head
-            self.v.slots[i].rank = r
-            self.v.slots[i].length = <uint32_t>ln
+        with nogil:
+            fill_slots(&self.v)
         self.special_decoder = {rank: text.encode("utf-8") for text, rank in special_tokens.items()}
+        if backtrack:
+            with nogil:
+                self.v.bt = build_backtrack(&self.v)
 
     def __dealloc__(self):
+        free_backtrack(self.v.bt)
         free(self.v.blob)
         free(self.v.offset)
         free(self.v.length)
@@ -1040,6 +1411,43 @@ cdef class CoreBPE:
             return vec_to_list(&out)
         finally:
             free(out.data)
+
+    def encode_piece_with(self, const uint8_t[::1] piece, str engine):
+        """BPE ranks of one piece by one engine, without the whole-piece lookup or the cache:
+        "merge" (the O(n^2) merge up to 48 bytes, the heap above) or "backtrack" (None when
+        this vocabulary does not allow it). Tests hold the engines to each other."""
+        cdef RankVec out = RankVec(NULL, 0, 0)
+        cdef int rc = 0, which
+        cdef size_t n = piece.shape[0]
+        if engine == "merge":
+            which = 0
+        elif engine == "backtrack":
+            which = 1
+            if self.v.bt == NULL:
+                return None
+        else:
+            raise ValueError(f"engine must be 'merge' or 'backtrack', not {engine!r}")
+        try:
+            if n:
+                with nogil:
+                    if which == 1:
+                        rc = backtrack_encode(&self.v, &piece[0], n, &out)
+                    elif n <= SMALL_PIECE:
+                        rc = merge_small(&self.v, &piece[0], n, &out)
+                    else:
+                        rc = merge_large(&self.v, &piece[0], n, &out)
+            if rc == -3:
+                raise RuntimeError(f"the backtracking encoder found no encoding of {bytes(piece)!r}")
+            if rc:
+                self.raise_for(rc)
+            return vec_to_list(&out)
+        finally:
+            free(out.data)
+
+    @property
+    def backtracking(self):
+        """Whether pieces over 256 bytes use the backtracking encoder (else the heap merge)."""
+        return self.v.bt != NULL
 
     def split(self, str text):
         """The pieces the family scanner cuts ``text`` into (for tests and inspection)."""
