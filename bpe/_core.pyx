@@ -156,6 +156,8 @@ cdef struct Vocab:
     size_t max_len       # longest token, in bytes
     rank_t byte_rank[256]
     rank_t* pair_rank    # 65536 entries: the rank of every two-byte string, or NO_RANK
+    uint64_t* filter     # a blocked Bloom filter of the tokens of 3 bytes and more
+    uint64_t filter_mask # number of its 64-bit words - 1
     CacheEntry* cache    # the piece cache (NULL: off)
     uint64_t cache_mask  # number of cache entries - 1
     Backtrack* bt        # the long-piece encoder's tables (NULL: merge_large instead)
@@ -204,9 +206,23 @@ cdef inline rank_t vocab_probe(const Vocab* v, const uint8_t* p, size_t n, uint6
         i = (i + 1) & v.mask
 
 
+# Most lookups a merge makes are of strings that are not tokens (two in three on Chinese
+# text with o200k). Each would be a cache miss in the multi-megabyte slot table; a Bloom
+# filter small enough to stay in L2 (two bits in one 64-bit word per token, 128 KiB for
+# o200k) answers most of them first.
+
+cdef inline uint64_t filter_bits(uint64_t h) noexcept nogil:
+    return (<uint64_t>1 << ((h >> 52) & 63)) | (<uint64_t>1 << ((h >> 58) & 63))
+
+
+cdef inline bint filter_may_hold(const Vocab* v, uint64_t h) noexcept nogil:
+    cdef uint64_t bits = filter_bits(h)
+    return v.filter[(h >> 32) & v.filter_mask] & bits == bits
+
+
 cdef inline rank_t vocab_lookup(const Vocab* v, const uint8_t* p, size_t n) noexcept nogil:
     """The rank of the token with bytes p[:n], or NO_RANK."""
-    cdef uint64_t head
+    cdef uint64_t head, h
     if n > v.max_len:
         return NO_RANK
     if n == 1:
@@ -214,7 +230,10 @@ cdef inline rank_t vocab_lookup(const Vocab* v, const uint8_t* p, size_t n) noex
     if n == 2:
         return v.pair_rank[(<uint32_t>p[0] << 8) | p[1]]
     head = load_head(p, n)
-    return vocab_probe(v, p, n, head, hash_bytes(p, n, head))
+    h = hash_bytes(p, n, head)
+    if not filter_may_hold(v, h):
+        return NO_RANK
+    return vocab_probe(v, p, n, head, h)
 
 
 # ---------------------------------------------------------------------------------------
@@ -594,6 +613,8 @@ cdef int build_trie(const Vocab* v, Backtrack* bt) noexcept nogil:
     cdef size_t counts[257]
     cdef rank_t r, x
     cdef uint8_t c
+    cdef TrieNode* shrunk
+    cdef uint8_t* shrunk_label
     for r in range(v.n_ranks):
         if v.length[r] != NO_RANK:
             m += 1
@@ -675,6 +696,13 @@ cdef int build_trie(const Vocab* v, Backtrack* bt) noexcept nogil:
     free(ranks)
     free(tmp)
     free(work)
+    # Sized for the worst case (no shared prefixes) above; give back the rest.
+    shrunk = <TrieNode*>realloc(bt.node, n_nodes * sizeof(TrieNode))
+    if shrunk != NULL:
+        bt.node = shrunk
+    shrunk_label = <uint8_t*>realloc(bt.label, n_nodes)
+    if shrunk_label != NULL:
+        bt.label = shrunk_label
     return 0
 
 
@@ -1129,7 +1157,7 @@ cdef void fill_slots(Vocab* v) noexcept nogil:
     """Insert every token into the hash table (empty, with blob/offset/length filled).
     Bound by cache misses: the slot of the token a few ranks ahead is prefetched."""
     cdef rank_t r
-    cdef uint64_t i, head
+    cdef uint64_t i, head, h
     cdef const uint8_t* p
     cdef size_t n
     for r in range(v.n_ranks):
@@ -1140,12 +1168,14 @@ cdef void fill_slots(Vocab* v) noexcept nogil:
             continue
         p = v.blob + v.offset[r]
         head = load_head(p, n)
-        i = hash_bytes(p, n, head) & v.mask
+        h = hash_bytes(p, n, head)
+        i = h & v.mask
         while v.slots[i].rank != NO_RANK:
             i = (i + 1) & v.mask
         v.slots[i].head = head
         v.slots[i].rank = r
         v.slots[i].length = <uint32_t>n
+        v.filter[(h >> 32) & v.filter_mask] |= filter_bits(h)
 
 
 # ---------------------------------------------------------------------------------------
@@ -1193,9 +1223,13 @@ cdef class CoreBPE:
         self.v.length = <uint32_t*>malloc((self.v.n_ranks + 1) * sizeof(uint32_t))
         self.v.slots = <Slot*>malloc(n_slots * sizeof(Slot))
         self.v.pair_rank = <rank_t*>malloc(65536 * sizeof(rank_t))
-        if not (self.v.blob and self.v.offset and self.v.length and self.v.slots and self.v.pair_rank):
+        # Filter: one 64-bit word per 32 slots, 4 to 8 bits per token.
+        self.v.filter = <uint64_t*>calloc(n_slots // 32 if n_slots >= 32 else 1, sizeof(uint64_t))
+        if not (self.v.blob and self.v.offset and self.v.length and self.v.slots and self.v.pair_rank
+                and self.v.filter):
             raise MemoryError()
         self.v.mask = n_slots - 1
+        self.v.filter_mask = (n_slots // 32 if n_slots >= 32 else 1) - 1
         if cache_entries:
             if cache_entries & (cache_entries - 1):
                 raise ValueError(f"cache_entries must be a power of two or 0, got {cache_entries}")
@@ -1246,6 +1280,7 @@ cdef class CoreBPE:
         free(self.v.length)
         free(self.v.slots)
         free(self.v.pair_rank)
+        free(self.v.filter)
         free(self.v.cache)
 
     cdef bytes decode_single(self, rank_t r):
@@ -1443,6 +1478,13 @@ cdef class CoreBPE:
             return vec_to_list(&out)
         finally:
             free(out.data)
+
+    @property
+    def backtrack_bytes(self):
+        """Memory held by the backtracking encoder's tables, in bytes (0 when off)."""
+        if self.v.bt == NULL:
+            return 0
+        return 3 * self.v.n_ranks * sizeof(rank_t) + self.v.bt.n_nodes * (sizeof(TrieNode) + 1)
 
     @property
     def backtracking(self):
