@@ -168,10 +168,32 @@ cdef struct Vocab:
 # misses per hit; keeping the first 8 bytes in the slot makes most hits one miss, and the
 # two-byte pairs every merge starts with come from a 256 KB direct table.
 
+cdef extern from *:
+    """
+    #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+    #error "bpe's token table reads bytes as little-endian words"
+    #endif
+    """
+
+cdef inline uint64_t load_le(const uint8_t* p, size_t n) noexcept nogil:
+    """p[:min(n, 8)] as a little-endian word, zero-padded, by fixed-size loads (a memcpy
+    of variable size is a library call)."""
+    cdef uint64_t w
+    cdef uint32_t a, b
+    if n >= 8:
+        memcpy(&w, p, 8)
+        return w
+    if n >= 4:
+        memcpy(&a, p, 4)
+        memcpy(&b, p + n - 4, 4)  # overlaps a: the shared bytes agree
+        return <uint64_t>a | (<uint64_t>b << (8 * (n - 4)))
+    if n == 0:
+        return 0
+    return <uint64_t>p[0] | (<uint64_t>p[n >> 1] << (8 * (n >> 1))) | (<uint64_t>p[n - 1] << (8 * (n - 1)))
+
+
 cdef inline uint64_t load_head(const uint8_t* p, size_t n) noexcept nogil:
-    cdef uint64_t w = 0
-    memcpy(&w, p, n if n < 8 else 8)
-    return w
+    return load_le(p, n)
 
 
 cdef inline uint64_t hash_bytes(const uint8_t* p, size_t n, uint64_t head) noexcept nogil:
@@ -180,8 +202,7 @@ cdef inline uint64_t hash_bytes(const uint8_t* p, size_t n, uint64_t head) noexc
     h ^= h >> 29
     p += 8
     while n > 8:
-        w = 0
-        memcpy(&w, p, n - 8 if n < 16 else 8)
+        w = load_le(p, n - 8)
         h = (h ^ w) * BPE_K1
         h ^= h >> 32
         p += 8
@@ -410,9 +431,13 @@ cdef inline void prefetch_slot(const Vocab* v, const uint8_t* p, size_t n, bint 
         bpe_prefetch(&v.slots[hash_bytes(p, n, head) & v.mask])
 
 
-# Measured per byte against merge_large (o200k, bench in the commit message): backtracking
-# wins from about 300 bytes on every kind of piece and is linear, but below that a piece like
-# " ______..." sends it down many dead ends, and the heap is as fast on ordinary text.
+# Where backtracking replaces merging. Measured against merge_large per byte: it wins from
+# about 300 bytes on every kind of piece, and is linear; from 49 to 256 bytes the heap is as
+# fast on ordinary text, and a piece like " ______..." sends backtracking down many dead
+# ends. Against merge_small (callgrind, first 60 documents of each corpus, o200k): from 13
+# bytes up it takes 17% fewer instructions on debref.zh-cn and 3% fewer on debref.en, the
+# same on kjv and Python code; below 13 the O(n^2) merge is cheaper.
+DEF BACKTRACK_SHORT = 13
 DEF BACKTRACK_PIECE = 256
 
 cdef inline bint compatible(const Vocab* v, const Backtrack* bt, const uint8_t* p, rank_t a,
@@ -478,7 +503,10 @@ cdef int backtrack_encode(const Vocab* v, const uint8_t* s, size_t n, RankVec* o
     (cannot happen for a vocabulary build_backtrack accepted; the caller then merges)."""
     cdef const Backtrack* bt = v.bt
     cdef size_t start = out.size, pos = 0, end
-    cdef uint64_t* live = <uint64_t*>malloc(((n >> 6) + 1) * sizeof(uint64_t))
+    cdef uint64_t local[64]
+    cdef uint64_t* live = &local[0]
+    if n >= 4096:
+        live = <uint64_t*>malloc(((n >> 6) + 1) * sizeof(uint64_t))
     cdef rank_t t, last
     if live == NULL:
         return -1
@@ -492,7 +520,8 @@ cdef int backtrack_encode(const Vocab* v, const uint8_t* s, size_t n, RankVec* o
         if (live[end >> 6] >> (end & 63)) & 1 and (
                 last == NO_RANK or compatible(v, bt, s + pos, last, t, NO_RANK)):
             if vec_push(out, t):
-                free(live)
+                if live != &local[0]:
+                    free(live)
                 return -1
             pos = end
             if pos < n:
@@ -507,7 +536,8 @@ cdef int backtrack_encode(const Vocab* v, const uint8_t* s, size_t n, RankVec* o
             t = last
         else:
             break
-    free(live)
+    if live != &local[0]:
+        free(live)
     if pos != n:
         out.size = start
         return -3
@@ -766,26 +796,31 @@ cdef inline void cache_put(const Vocab* v, uint64_t h, const uint8_t* s, size_t 
 cdef inline int encode_piece(const Vocab* v, const uint8_t* s, size_t n, RankVec* out) noexcept nogil:
     """Append the ranks of one piece. 0 on success, -1 out of memory, -2-b: byte b has no rank."""
     cdef rank_t r = vocab_lookup(v, s, n)
-    cdef uint64_t h
-    cdef size_t start
-    cdef int rc
     if r != NO_RANK:
         return vec_push(out, r)
-    if n > SMALL_PIECE:
-        if n > BACKTRACK_PIECE and v.bt != NULL:
-            rc = backtrack_encode(v, s, n, out)
-            if rc != -3:
-                return rc
-        return merge_large(v, s, n, out)
-    if v.cache == NULL or n < 3:
-        return merge_small(v, s, n, out)
-    h = hash_bytes(s, n, load_head(s, n))
-    start = out.size
-    if cache_get(v, h, s, n, out):
-        return 0
-    out.size = start  # a failed get may have pushed part of an entry
-    rc = merge_small(v, s, n, out)
-    if rc == 0 and out.size - start <= CACHE_TOKENS:
+    return merge_piece(v, s, n, hash_bytes(s, n, load_head(s, n)) if 3 <= n <= CACHE_PIECE else 0, out)
+
+
+cdef inline void prefetch_cached(const Vocab* v, uint64_t h) noexcept nogil:
+    if v.cache != NULL:
+        bpe_prefetch(&v.cache[(h >> 24) & v.cache_mask])
+
+
+cdef inline int merge_piece(const Vocab* v, const uint8_t* s, size_t n, uint64_t h,
+                            RankVec* out) noexcept nogil:
+    """Append the ranks of a piece that is not a token; h is its hash when 3 <= n <= 48."""
+    cdef size_t start = out.size
+    cdef int rc = -3
+    cdef bint cached = v.cache != NULL and 3 <= n <= CACHE_PIECE
+    if cached:
+        if cache_get(v, h, s, n, out):
+            return 0
+        out.size = start  # a failed get may have pushed part of an entry
+    if v.bt != NULL and ((BACKTRACK_SHORT <= n <= SMALL_PIECE) or n > BACKTRACK_PIECE):
+        rc = backtrack_encode(v, s, n, out)
+    if rc == -3:
+        rc = merge_small(v, s, n, out) if n <= SMALL_PIECE else merge_large(v, s, n, out)
+    if cached and rc == 0 and out.size - start <= CACHE_TOKENS:
         cache_put(v, h, s, n, out.data + start, out.size - start)
     return rc
 
@@ -1066,8 +1101,9 @@ cdef int encode_text(const Vocab* v, int family, const uint8_t* s, size_t n, Ran
     cdef size_t start[BATCH + 1]
     cdef uint64_t head[BATCH]
     cdef uint64_t h[BATCH]
+    cdef rank_t rank[BATCH]
+    cdef bint maybe[BATCH]
     cdef size_t i = 0, k, m, length
-    cdef rank_t r
     cdef int rc
     while i < n:
         # 1. cut a batch of pieces, hash them, prefetch their slots
@@ -1076,22 +1112,32 @@ cdef int encode_text(const Vocab* v, int family, const uint8_t* s, size_t n, Ran
         while m < BATCH and i < n:
             i = next_piece(family, s, i, n)
             length = i - start[m]
-            if 3 <= length <= v.max_len:
+            maybe[m] = False
+            if length >= 3 and (length <= v.max_len or length <= CACHE_PIECE):
                 head[m] = load_head(s + start[m], length)
                 h[m] = hash_bytes(s + start[m], length, head[m])
-                bpe_prefetch(&v.slots[h[m] & v.mask])
+                if length <= v.max_len and filter_may_hold(v, h[m]):
+                    maybe[m] = True
+                    bpe_prefetch(&v.slots[h[m] & v.mask])
             m += 1
             start[m] = i
-        # 2. whole-piece lookups, merging the pieces that are not tokens
+        # 2. whole-piece lookups; prefetch the cache entries of the pieces that are not tokens
         for k in range(m):
             length = start[k + 1] - start[k]
-            if 3 <= length <= v.max_len:
-                r = vocab_probe(v, s + start[k], length, head[k], h[k])
-                if r != NO_RANK:
-                    if vec_push(out, r):
-                        return -1
-                    continue
-            rc = encode_piece(v, s + start[k], length, out)
+            if length < 3:
+                rank[k] = vocab_lookup(v, s + start[k], length)
+                continue
+            rank[k] = vocab_probe(v, s + start[k], length, head[k], h[k]) if maybe[k] else NO_RANK
+            if rank[k] == NO_RANK and length <= CACHE_PIECE:
+                prefetch_cached(v, h[k])
+        # 3. in order: the tokens, and the merged pieces
+        for k in range(m):
+            if rank[k] != NO_RANK:
+                if vec_push(out, rank[k]):
+                    return -1
+                continue
+            length = start[k + 1] - start[k]
+            rc = merge_piece(v, s + start[k], length, h[k] if 3 <= length <= CACHE_PIECE else 0, out)
             if rc:
                 return rc
         if counted != NULL:
