@@ -116,18 +116,24 @@ cdef struct Slot:
     uint32_t length  # the token's length in bytes
 
 
-# One piece cache entry: 128 bytes. seq is a sequence lock: 0 empty, odd while a writer
-# fills the entry, even when it is stable.
+# The piece caches. An entry is a 64-bit-aligned block: a header (seq: a sequence lock, 0
+# empty, odd while a writer fills the entry, even when stable; the piece's length; its
+# number of tokens), then the piece's bytes, then its tokens. Short pieces (up to 48 bytes,
+# 18 tokens) get 128-byte entries, long ones (up to 256 bytes, 62 tokens) 512-byte entries.
 DEF CACHE_PIECE = 48
-DEF CACHE_TOKENS = 18
+DEF LONG_PIECE = 256
 
-cdef struct CacheEntry:
+cdef struct CacheHeader:
     uint32_t seq
-    uint8_t length
-    uint8_t n_tokens
-    uint16_t unused
-    uint8_t piece[CACHE_PIECE]
-    rank_t tokens[CACHE_TOKENS]
+    uint16_t length
+    uint16_t n_tokens
+
+cdef struct PieceCache:
+    uint8_t* entries     # NULL: off
+    uint64_t mask        # number of entries - 1
+    uint32_t entry_size  # bytes per entry
+    uint32_t max_piece   # longest piece an entry holds
+    uint32_t max_tokens  # most tokens an entry holds
 
 
 cdef struct TrieNode:
@@ -158,8 +164,8 @@ cdef struct Vocab:
     rank_t* pair_rank    # 65536 entries: the rank of every two-byte string, or NO_RANK
     uint64_t* filter     # a blocked Bloom filter of the tokens of 3 bytes and more
     uint64_t filter_mask # number of its 64-bit words - 1
-    CacheEntry* cache    # the piece cache (NULL: off)
-    uint64_t cache_mask  # number of cache entries - 1
+    PieceCache cache     # pieces of 3 to 48 bytes that are not tokens -> their ranks
+    PieceCache long_cache  # the same for 49 to 256 bytes
     Backtrack* bt        # the long-piece encoder's tables (NULL: merge_large instead)
 
 
@@ -757,19 +763,24 @@ cdef void free_backtrack(Backtrack* bt) noexcept nogil:
 # entry when another writer holds it) and a reader checks before and after copying; a
 # torn read is a miss, never a wrong answer. Memory: a fixed number of 128-byte entries.
 
-cdef inline bint cache_get(const Vocab* v, uint64_t h, const uint8_t* s, size_t n, RankVec* out) noexcept nogil:
-    cdef CacheEntry* e = &v.cache[(h >> 24) & v.cache_mask]
-    cdef rank_t tokens[CACHE_TOKENS]
-    cdef uint32_t before = bpe_load_acquire(&e.seq), k
-    cdef uint8_t count
+cdef inline CacheHeader* cache_entry(const PieceCache* cache, uint64_t h) noexcept nogil:
+    return <CacheHeader*>(cache.entries + ((h >> 24) & cache.mask) * cache.entry_size)
+
+
+cdef inline bint cache_get(const PieceCache* cache, uint64_t h, const uint8_t* s, size_t n,
+                           RankVec* out) noexcept nogil:
+    cdef CacheHeader* e = cache_entry(cache, h)
+    cdef const uint8_t* piece = <const uint8_t*>(e + 1)
+    cdef rank_t tokens[62]
+    cdef uint32_t before = bpe_load_acquire(&e.seq), k, count
     if before == 0 or before & 1 or e.length != n:
         return False
-    if memcmp(e.piece, s, n) != 0:
+    if memcmp(piece, s, n) != 0:
         return False
     count = e.n_tokens
-    if count > CACHE_TOKENS:
+    if count > cache.max_tokens:
         return False
-    memcpy(tokens, e.tokens, count * sizeof(rank_t))
+    memcpy(tokens, piece + cache.max_piece, count * sizeof(rank_t))
     bpe_fence_acquire()
     if bpe_load_relaxed(&e.seq) != before:
         return False
@@ -779,18 +790,33 @@ cdef inline bint cache_get(const Vocab* v, uint64_t h, const uint8_t* s, size_t 
     return True
 
 
-cdef inline void cache_put(const Vocab* v, uint64_t h, const uint8_t* s, size_t n,
+cdef inline void cache_put(const PieceCache* cache, uint64_t h, const uint8_t* s, size_t n,
                            const rank_t* tokens, size_t count) noexcept nogil:
-    cdef CacheEntry* e = &v.cache[(h >> 24) & v.cache_mask]
+    cdef CacheHeader* e = cache_entry(cache, h)
+    cdef uint8_t* piece = <uint8_t*>(e + 1)
     cdef uint32_t seq = bpe_load_relaxed(&e.seq)
-    if seq & 1 or not bpe_cas_acquire(&e.seq, seq, seq + 1):
-        return  # another thread is writing this entry: leave it to them
+    if count > cache.max_tokens or seq & 1 or not bpe_cas_acquire(&e.seq, seq, seq + 1):
+        return  # too many tokens, or another thread is writing this entry
     bpe_fence_release()
-    e.length = <uint8_t>n
-    e.n_tokens = <uint8_t>count
-    memcpy(e.piece, s, n)
-    memcpy(e.tokens, tokens, count * sizeof(rank_t))
+    e.length = <uint16_t>n
+    e.n_tokens = <uint16_t>count
+    memcpy(piece, s, n)
+    memcpy(piece + cache.max_piece, tokens, count * sizeof(rank_t))
     bpe_store_release(&e.seq, seq + 2 if seq + 2 != 0 else 2)
+
+
+cdef int cache_init(PieceCache* cache, size_t entries, uint32_t entry_size, uint32_t max_piece) noexcept nogil:
+    """Allocate a cache of `entries` (a power of two) zeroed entries. 0 or -1 out of memory."""
+    cache.entries = <uint8_t*>calloc(entries, entry_size)
+    if cache.entries == NULL:
+        return -1
+    # Touch every page now rather than fault them in during the first encodes.
+    memset(cache.entries, 0, entries * entry_size)
+    cache.mask = entries - 1
+    cache.entry_size = entry_size
+    cache.max_piece = max_piece
+    cache.max_tokens = (entry_size - sizeof(CacheHeader) - max_piece) // sizeof(rank_t)
+    return 0
 
 
 cdef inline int encode_piece(const Vocab* v, const uint8_t* s, size_t n, RankVec* out) noexcept nogil:
@@ -798,30 +824,42 @@ cdef inline int encode_piece(const Vocab* v, const uint8_t* s, size_t n, RankVec
     cdef rank_t r = vocab_lookup(v, s, n)
     if r != NO_RANK:
         return vec_push(out, r)
-    return merge_piece(v, s, n, hash_bytes(s, n, load_head(s, n)) if 3 <= n <= CACHE_PIECE else 0, out)
+    return merge_piece(v, s, n, hash_bytes(s, n, load_head(s, n)) if 3 <= n <= LONG_PIECE else 0, out)
 
 
-cdef inline void prefetch_cached(const Vocab* v, uint64_t h) noexcept nogil:
-    if v.cache != NULL:
-        bpe_prefetch(&v.cache[(h >> 24) & v.cache_mask])
+cdef inline const PieceCache* cache_for(const Vocab* v, size_t n) noexcept nogil:
+    """The cache for pieces of n bytes, or NULL (none, or off)."""
+    if 3 <= n <= CACHE_PIECE:
+        return &v.cache if v.cache.entries != NULL else NULL
+    if CACHE_PIECE < n <= LONG_PIECE:
+        return &v.long_cache if v.long_cache.entries != NULL else NULL
+    return NULL
+
+
+cdef inline void prefetch_cached(const Vocab* v, uint64_t h, size_t n) noexcept nogil:
+    cdef const PieceCache* cache = cache_for(v, n)
+    if cache != NULL:
+        bpe_prefetch(cache_entry(cache, h))
+        if n > 56:
+            bpe_prefetch(<uint8_t*>cache_entry(cache, h) + 64)
 
 
 cdef inline int merge_piece(const Vocab* v, const uint8_t* s, size_t n, uint64_t h,
                             RankVec* out) noexcept nogil:
-    """Append the ranks of a piece that is not a token; h is its hash when 3 <= n <= 48."""
+    """Append the ranks of a piece that is not a token; h is its hash when 3 <= n <= 256."""
     cdef size_t start = out.size
     cdef int rc = -3
-    cdef bint cached = v.cache != NULL and 3 <= n <= CACHE_PIECE
-    if cached:
-        if cache_get(v, h, s, n, out):
+    cdef const PieceCache* cache = cache_for(v, n)
+    if cache != NULL:
+        if cache_get(cache, h, s, n, out):
             return 0
         out.size = start  # a failed get may have pushed part of an entry
     if v.bt != NULL and ((BACKTRACK_SHORT <= n <= SMALL_PIECE) or n > BACKTRACK_PIECE):
         rc = backtrack_encode(v, s, n, out)
     if rc == -3:
         rc = merge_small(v, s, n, out) if n <= SMALL_PIECE else merge_large(v, s, n, out)
-    if cached and rc == 0 and out.size - start <= CACHE_TOKENS:
-        cache_put(v, h, s, n, out.data + start, out.size - start)
+    if cache != NULL and rc == 0:
+        cache_put(cache, h, s, n, out.data + start, out.size - start)
     return rc
 
 
@@ -1113,7 +1151,7 @@ cdef int encode_text(const Vocab* v, int family, const uint8_t* s, size_t n, Ran
             i = next_piece(family, s, i, n)
             length = i - start[m]
             maybe[m] = False
-            if length >= 3 and (length <= v.max_len or length <= CACHE_PIECE):
+            if length >= 3 and (length <= v.max_len or length <= LONG_PIECE):
                 head[m] = load_head(s + start[m], length)
                 h[m] = hash_bytes(s + start[m], length, head[m])
                 if length <= v.max_len and filter_may_hold(v, h[m]):
@@ -1128,8 +1166,8 @@ cdef int encode_text(const Vocab* v, int family, const uint8_t* s, size_t n, Ran
                 rank[k] = vocab_lookup(v, s + start[k], length)
                 continue
             rank[k] = vocab_probe(v, s + start[k], length, head[k], h[k]) if maybe[k] else NO_RANK
-            if rank[k] == NO_RANK and length <= CACHE_PIECE:
-                prefetch_cached(v, h[k])
+            if rank[k] == NO_RANK and length <= LONG_PIECE:
+                prefetch_cached(v, h[k], length)
         # 3. in order: the tokens, and the merged pieces
         for k in range(m):
             if rank[k] != NO_RANK:
@@ -1137,7 +1175,7 @@ cdef int encode_text(const Vocab* v, int family, const uint8_t* s, size_t n, Ran
                     return -1
                 continue
             length = start[k + 1] - start[k]
-            rc = merge_piece(v, s + start[k], length, h[k] if 3 <= length <= CACHE_PIECE else 0, out)
+            rc = merge_piece(v, s + start[k], length, h[k] if 3 <= length <= LONG_PIECE else 0, out)
             if rc:
                 return rc
         if counted != NULL:
@@ -1230,8 +1268,9 @@ cdef void fill_slots(Vocab* v) noexcept nogil:
 cdef class CoreBPE:
     """Rank table, piece cache and scanner: the compiled part of an Encoding.
 
-    The piece cache holds ``cache_entries`` pieces (128 bytes each; the default 32768 is
-    4 MiB per Encoding); 0 turns it off.
+    The piece cache holds ``cache_entries`` pieces of up to 48 bytes (128 bytes each; the
+    default 32768 is 4 MiB) and a sixteenth as many of 49 to 256 bytes (512 bytes each, 1 MiB
+    by default); 0 turns both off.
 
     ``family`` picks the hand-written scanner (1 gpt2, 2 cl100k, 3 o200k); with 0 the caller
     splits the text and passes pieces to :meth:`encode_pieces`.
@@ -1279,12 +1318,9 @@ cdef class CoreBPE:
         if cache_entries:
             if cache_entries & (cache_entries - 1):
                 raise ValueError(f"cache_entries must be a power of two or 0, got {cache_entries}")
-            self.v.cache = <CacheEntry*>malloc(cache_entries * sizeof(CacheEntry))
-            if self.v.cache == NULL:
+            if (cache_init(&self.v.cache, cache_entries, 128, CACHE_PIECE)
+                    or cache_init(&self.v.long_cache, cache_entries // 16 or 1, 512, LONG_PIECE)):
                 raise MemoryError()
-            # Touch every page now rather than fault them in during the first encodes.
-            memset(self.v.cache, 0, cache_entries * sizeof(CacheEntry))
-            self.v.cache_mask = cache_entries - 1
         for k in range(n_slots):
             self.v.slots[k].rank = NO_RANK
         for k in range(self.v.n_ranks):
@@ -1327,7 +1363,8 @@ cdef class CoreBPE:
         free(self.v.slots)
         free(self.v.pair_rank)
         free(self.v.filter)
-        free(self.v.cache)
+        free(self.v.cache.entries)
+        free(self.v.long_cache.entries)
 
     cdef bytes decode_single(self, rank_t r):
         if r < self.v.n_ranks and self.v.length[r] != NO_RANK:

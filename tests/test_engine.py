@@ -105,11 +105,13 @@ def test_pattern_without_scanner_uses_regex_path(text):
 
 
 def test_piece_cache_under_thread_contention():
-    # A tiny cache (8 entries) shared by 4 threads is overwritten all the time: every
-    # result must still equal the uncached engine's.
+    # A tiny cache (8 entries, and 1 for long pieces) shared by 4 threads is overwritten
+    # all the time: every result must still equal the uncached engine's.
     import threading
 
+    # Up to 40 bytes: the short-piece cache; 60 to 200 bytes: the long-piece cache (1 entry).
     pieces = [w.encode() for w in SAMPLE.split()] + [SAMPLE[i : i + 40].encode() for i in range(0, 200, 3)]
+    pieces += [SAMPLE[i : i + 60 + i % 140].encode() for i in range(0, 200, 7)]
     plain = _core.CoreBPE(TINY, {}, 0, 0)
     want = [plain.encode_single_piece(p) for p in pieces]
     shared = _core.CoreBPE(TINY, {}, 0, 8)
