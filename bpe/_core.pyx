@@ -7,7 +7,7 @@
 
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
 from cpython.list cimport PyList_New, PyList_SET_ITEM
-from cpython.long cimport PyLong_FromUnsignedLong
+from cpython.long cimport PyLong_FromLongLong
 from cpython.number cimport PyNumber_Index
 from cpython.ref cimport Py_INCREF
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
@@ -94,7 +94,7 @@ cdef list vec_to_list(const RankVec* v):
     cdef size_t k
     cdef object item
     for k in range(v.size):
-        item = PyLong_FromUnsignedLong(v.data[k])
+        item = PyLong_FromLongLong(<long long>v.data[k])  # a shorter one-digit path than FromUnsignedLong
         Py_INCREF(item)  # PyList_SET_ITEM steals a reference
         PyList_SET_ITEM(out, k, item)
     return out
@@ -274,6 +274,7 @@ cdef inline rank_t vocab_lookup(const Vocab* v, const uint8_t* p, size_t n) noex
 # encoder further down, when the vocabulary allows it.
 
 DEF SMALL_PIECE = 48
+DEF LARGE_ON_STACK = 256
 
 cdef int merge_small(const Vocab* v, const uint8_t* s, size_t n, RankVec* out) noexcept nogil:
     cdef size_t start[SMALL_PIECE + 1]
@@ -349,64 +350,68 @@ cdef inline uint64_t heap_pop(uint64_t* heap, size_t* size) noexcept nogil:
 
 
 cdef int merge_large(const Vocab* v, const uint8_t* s, size_t n, RankVec* out) noexcept nogil:
-    # Parts are named by the byte where they start; nxt/prv link the live ones.
-    cdef uint32_t* nxt = <uint32_t*>malloc((n + 1) * sizeof(uint32_t))
-    cdef uint32_t* prv = <uint32_t*>malloc((n + 1) * sizeof(uint32_t))
-    cdef rank_t* part_rank = <rank_t*>malloc(n * sizeof(rank_t))
-    cdef rank_t* pair_rank = <rank_t*>malloc(n * sizeof(rank_t))
-    cdef uint64_t* heap = <uint64_t*>malloc((3 * n + 4) * sizeof(uint64_t))
+    # Parts are named by the byte where they start; nxt/prv link the live ones. One block
+    # holds the heap and the four arrays: on the stack up to LARGE_ON_STACK bytes of piece.
+    cdef uint64_t local[5 * LARGE_ON_STACK + 5]
+    cdef uint64_t* heap = &local[0]
+    cdef uint32_t* nxt
+    cdef uint32_t* prv
+    cdef rank_t* part_rank
+    cdef rank_t* pair_rank
     cdef size_t heap_size = 0, i, j, after, k
     cdef uint64_t key
     cdef rank_t r
     cdef int rc = 0
-    if nxt == NULL or prv == NULL or part_rank == NULL or pair_rank == NULL or heap == NULL:
-        rc = -1
-    else:
-        for i in range(n):
-            nxt[i] = i + 1
-            prv[i] = i - 1 if i else 0
-            part_rank[i] = v.byte_rank[s[i]]
-            pair_rank[i] = vocab_lookup(v, s + i, 2) if i + 1 < n else NO_RANK
-            if pair_rank[i] != NO_RANK:
-                heap_push(heap, &heap_size, (<uint64_t>pair_rank[i] << 32) | i)
-        while heap_size:
-            key = heap_pop(heap, &heap_size)
-            i = <size_t><uint32_t>key
-            r = <rank_t>(key >> 32)
-            if pair_rank[i] != r:
-                continue  # stale: part i has changed since this key was pushed
-            # 1. part i absorbs the part after it
-            j = nxt[i]
-            after = nxt[j]
-            part_rank[i] = r
-            nxt[i] = after
-            if after < n:
-                prv[after] = i
-            pair_rank[j] = NO_RANK
-            # 2. the pair that now starts at i
-            pair_rank[i] = vocab_lookup(v, s + i, nxt[after] - i) if after < n else NO_RANK
-            if pair_rank[i] != NO_RANK:
-                heap_push(heap, &heap_size, (<uint64_t>pair_rank[i] << 32) | i)
-            # 3. the pair that ends with part i
-            if i > 0:
-                k = prv[i]
-                pair_rank[k] = vocab_lookup(v, s + k, after - k)
-                if pair_rank[k] != NO_RANK:
-                    heap_push(heap, &heap_size, (<uint64_t>pair_rank[k] << 32) | k)
-        i = 0
-        while i < n:
-            if part_rank[i] == NO_RANK:
-                rc = -2 - <int>s[i]
-                break
-            if vec_push(out, part_rank[i]):
-                rc = -1
-                break
-            i = nxt[i]
-    free(nxt)
-    free(prv)
-    free(part_rank)
-    free(pair_rank)
-    free(heap)
+    if n > LARGE_ON_STACK:
+        heap = <uint64_t*>malloc((5 * n + 5) * sizeof(uint64_t))
+        if heap == NULL:
+            return -1
+    nxt = <uint32_t*>(heap + 3 * n + 4)  # 3n + 4 heap keys, then 4n + 2 uint32s
+    prv = nxt + n + 1
+    part_rank = prv + n + 1
+    pair_rank = part_rank + n
+    for i in range(n):
+        nxt[i] = i + 1
+        prv[i] = i - 1 if i else 0
+        part_rank[i] = v.byte_rank[s[i]]
+        pair_rank[i] = vocab_lookup(v, s + i, 2) if i + 1 < n else NO_RANK
+        if pair_rank[i] != NO_RANK:
+            heap_push(heap, &heap_size, (<uint64_t>pair_rank[i] << 32) | i)
+    while heap_size:
+        key = heap_pop(heap, &heap_size)
+        i = <size_t><uint32_t>key
+        r = <rank_t>(key >> 32)
+        if pair_rank[i] != r:
+            continue  # stale: part i has changed since this key was pushed
+        # 1. part i absorbs the part after it
+        j = nxt[i]
+        after = nxt[j]
+        part_rank[i] = r
+        nxt[i] = after
+        if after < n:
+            prv[after] = i
+        pair_rank[j] = NO_RANK
+        # 2. the pair that now starts at i
+        pair_rank[i] = vocab_lookup(v, s + i, nxt[after] - i) if after < n else NO_RANK
+        if pair_rank[i] != NO_RANK:
+            heap_push(heap, &heap_size, (<uint64_t>pair_rank[i] << 32) | i)
+        # 3. the pair that ends with part i
+        if i > 0:
+            k = prv[i]
+            pair_rank[k] = vocab_lookup(v, s + k, after - k)
+            if pair_rank[k] != NO_RANK:
+                heap_push(heap, &heap_size, (<uint64_t>pair_rank[k] << 32) | k)
+    i = 0
+    while i < n:
+        if part_rank[i] == NO_RANK:
+            rc = -2 - <int>s[i]
+            break
+        if vec_push(out, part_rank[i]):
+            rc = -1
+            break
+        i = nxt[i]
+    if heap != &local[0]:
+        free(heap)
     return rc
 
 
