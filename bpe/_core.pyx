@@ -62,6 +62,32 @@ cdef extern from *:
     """
     void bpe_prefetch(const void* p) noexcept nogil
 
+# The large tables (slots, backtracking tables, piece caches) are read at random, so on a
+# cold start most lookups also miss the TLB. Where the kernel offers transparent huge pages
+# on request, tables of 1 MB and more ask for them.
+cdef extern from *:
+    """
+    #include <stdlib.h>
+    #if defined(__linux__)
+    #include <sys/mman.h>
+    #endif
+    static void* bpe_table_alloc(size_t size) {
+    #if defined(__linux__) && defined(MADV_HUGEPAGE)
+        if (size >= ((size_t)1 << 20)) {
+            const size_t huge = (size_t)2 << 20;
+            size_t rounded = (size + huge - 1) & ~(huge - 1);
+            void* p = NULL;
+            if (posix_memalign(&p, huge, rounded) != 0)
+                return NULL;
+            madvise(p, rounded, MADV_HUGEPAGE);
+            return p;
+        }
+    #endif
+        return malloc(size ? size : 1);
+    }
+    """
+    void* table_alloc "bpe_table_alloc"(size_t size) noexcept nogil
+
 cdef extern from "Python.h":
     const char* PyUnicode_AsUTF8AndSize(object text, Py_ssize_t* size) except NULL
 
@@ -572,9 +598,9 @@ cdef Backtrack* build_backtrack(const Vocab* v) noexcept nogil:
     bt = <Backtrack*>calloc(1, sizeof(Backtrack))
     if bt == NULL:
         return NULL
-    bt.left = <rank_t*>malloc(v.n_ranks * sizeof(rank_t))
-    bt.right = <rank_t*>malloc(v.n_ranks * sizeof(rank_t))
-    bt.shorter = <rank_t*>malloc(v.n_ranks * sizeof(rank_t))
+    bt.left = <rank_t*>table_alloc(v.n_ranks * sizeof(rank_t))
+    bt.right = <rank_t*>table_alloc(v.n_ranks * sizeof(rank_t))
+    bt.shorter = <rank_t*>table_alloc(v.n_ranks * sizeof(rank_t))
     if bt.left == NULL or bt.right == NULL or bt.shorter == NULL or build_trie(v, bt):
         free_backtrack(bt)
         return NULL
@@ -737,13 +763,19 @@ cdef int build_trie(const Vocab* v, Backtrack* bt) noexcept nogil:
     free(ranks)
     free(tmp)
     free(work)
-    # Sized for the worst case (no shared prefixes) above; give back the rest.
-    shrunk = <TrieNode*>realloc(bt.node, n_nodes * sizeof(TrieNode))
-    if shrunk != NULL:
-        bt.node = shrunk
-    shrunk_label = <uint8_t*>realloc(bt.label, n_nodes)
-    if shrunk_label != NULL:
-        bt.label = shrunk_label
+    # Sized for the worst case (no shared prefixes) above: copy into tables of the real size.
+    shrunk = <TrieNode*>table_alloc(n_nodes * sizeof(TrieNode))
+    shrunk_label = <uint8_t*>table_alloc(n_nodes)
+    if shrunk == NULL or shrunk_label == NULL:
+        free(shrunk)
+        free(shrunk_label)
+        return -1
+    memcpy(shrunk, bt.node, n_nodes * sizeof(TrieNode))
+    memcpy(shrunk_label, bt.label, n_nodes)
+    free(bt.node)
+    free(bt.label)
+    bt.node = shrunk
+    bt.label = shrunk_label
     return 0
 
 
@@ -812,10 +844,10 @@ cdef inline void cache_put(const PieceCache* cache, uint64_t h, const uint8_t* s
 
 cdef int cache_init(PieceCache* cache, size_t entries, uint32_t entry_size, uint32_t max_piece) noexcept nogil:
     """Allocate a cache of `entries` (a power of two) zeroed entries. 0 or -1 out of memory."""
-    cache.entries = <uint8_t*>calloc(entries, entry_size)
+    cache.entries = <uint8_t*>table_alloc(entries * entry_size)
     if cache.entries == NULL:
         return -1
-    # Touch every page now rather than fault them in during the first encodes.
+    # Zero (and so fault in) every page now rather than during the first encodes.
     memset(cache.entries, 0, entries * entry_size)
     cache.mask = entries - 1
     cache.entry_size = entry_size
@@ -1308,10 +1340,10 @@ cdef class CoreBPE:
             n_slots *= 2
         self.family = family
         self.v.n_ranks = <rank_t>(max_rank + 1) if mergeable_ranks else 0
-        self.v.blob = <uint8_t*>malloc(total + 1)
-        self.v.offset = <uint64_t*>malloc((self.v.n_ranks + 1) * sizeof(uint64_t))
-        self.v.length = <uint32_t*>malloc((self.v.n_ranks + 1) * sizeof(uint32_t))
-        self.v.slots = <Slot*>malloc(n_slots * sizeof(Slot))
+        self.v.blob = <uint8_t*>table_alloc(total + 1)
+        self.v.offset = <uint64_t*>table_alloc((self.v.n_ranks + 1) * sizeof(uint64_t))
+        self.v.length = <uint32_t*>table_alloc((self.v.n_ranks + 1) * sizeof(uint32_t))
+        self.v.slots = <Slot*>table_alloc(n_slots * sizeof(Slot))
         self.v.pair_rank = <rank_t*>malloc(65536 * sizeof(rank_t))
         # Filter: one 64-bit word per 32 slots, 4 to 8 bits per token.
         self.v.filter = <uint64_t*>calloc(n_slots // 32 if n_slots >= 32 else 1, sizeof(uint64_t))
