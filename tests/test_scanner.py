@@ -34,6 +34,27 @@ def test_scanner_equals_regex(family, pattern, text):
     assert SCANNERS[family].split(text) == patterns.split(pattern, text)
 
 
+# Mostly ASCII, so that ASCII runs end at every kind of code point: the scanners take an
+# ASCII fast path and must leave it wherever a non-ASCII code point could change the piece.
+ASCII = "".join(chr(c) for c in range(128))
+mostly_ascii = st.text(
+    alphabet=st.one_of(
+        st.sampled_from(ASCII),
+        st.sampled_from("aZ09 '.\n"),
+        st.sampled_from("aZ09 '.\n"),
+        st.sampled_from(TRICKY),
+    ),
+    max_size=80,
+)
+
+
+@pytest.mark.parametrize("family,pattern", FAMILIES)
+@settings(max_examples=1500, deadline=None)
+@given(text=mostly_ascii)
+def test_scanner_equals_regex_near_ascii(family, pattern, text):
+    assert SCANNERS[family].split(text) == patterns.split(pattern, text)
+
+
 @pytest.mark.parametrize("family,pattern", FAMILIES)
 @pytest.mark.parametrize(
     "text",
@@ -44,6 +65,7 @@ def test_scanner_equals_regex(family, pattern, text):
         "a\u0301b \u0301 \u0301a", "x  /path//to\n/", "foo!!\n\n", "?\r\n", "   \r\n  ",
         "end   ", "\u00a0\u00a0x", "\u3000中文 日本語", "\U0001f600\U0001f600 x",
         "\U000330c0a", "a\U000330c0'S",
+        "abcé ABCé ABCdé ABé 12٣ 1٣ 123٣ .— ,.— !é /x ſ 's 'S 'é", "x'ſ a'Ll", "Ab\u0301c",
     ],
 )
 def test_scanner_examples(family, pattern, text):
