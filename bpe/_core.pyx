@@ -1088,14 +1088,8 @@ cdef size_t next_gpt2(const uint8_t* s, size_t i, size_t n) noexcept nogil:
 #          | ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s
 cdef size_t next_cl100k(const uint8_t* s, size_t i, size_t n) noexcept nogil:
     cdef size_t l0, ln, w, last_start, nl_end, e
-    cdef uint8_t c0
+    cdef uint8_t c0 = cls_at(s, i, &l0)
     cdef uint8_t b0 = s[i]
-    cdef ptrdiff_t fast
-    if b0 < 0x80:
-        fast = cl100k_ascii(s, i, n)
-        if fast >= 0:
-            return fast
-    c0 = cls_at(s, i, &l0)
     e = contraction(s, i, n, True)
     if e != i:
         return e
@@ -1239,12 +1233,7 @@ cdef size_t next_o200k(const uint8_t* s, size_t i, size_t n) noexcept nogil:
     cdef ptrdiff_t e = -1
     cdef uint8_t c0 = cls_at(s, i, &l0)
     cdef uint8_t b0 = s[i]
-    cdef bint prefix
-    if b0 < 0x80:
-        e = o200k_ascii(s, i, n)
-        if e >= 0:
-            return e
-    prefix = not (c0 & (C_L | C_N)) and b0 != 13 and b0 != 10 and i + l0 < n
+    cdef bint prefix = not (c0 & (C_L | C_N)) and b0 != 13 and b0 != 10 and i + l0 < n
     # The letter alternatives need a letter or mark here or right after the prefix; most
     # spaces and punctuation have neither and skip four failing attempts (o200k scanning
     # alone: 116 -> 207 MB/s on debref.en).
@@ -1284,10 +1273,21 @@ cdef size_t next_o200k(const uint8_t* s, size_t i, size_t n) noexcept nogil:
     return w                # \s+
 
 
+# The ASCII fast paths are inlined here and the full scanners called when they decline:
+# a full scanner's call and register saves cost as much as the fast path itself.
 cdef inline size_t next_piece(int family, const uint8_t* s, size_t i, size_t n) noexcept nogil:
+    cdef ptrdiff_t e
     if family == 3:
+        if s[i] < 0x80:
+            e = o200k_ascii(s, i, n)
+            if e >= 0:
+                return e
         return next_o200k(s, i, n)
     if family == 2:
+        if s[i] < 0x80:
+            e = cl100k_ascii(s, i, n)
+            if e >= 0:
+                return e
         return next_cl100k(s, i, n)
     return next_gpt2(s, i, n)
 
