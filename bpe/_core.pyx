@@ -206,6 +206,7 @@ cdef struct Backtrack:
     uint8_t* label       # per node: the byte on the edge into it
     size_t n_nodes
     uint32_t* node_of    # per rank: its node (only while building)
+    uint64_t* pairs      # PAIR_MEMO answers of compatible(a, b): see compatible_memo
 
 
 cdef struct Vocab:
@@ -534,6 +535,40 @@ cdef inline bint compatible(const Vocab* v, const Backtrack* bt, const uint8_t* 
             return True  # two single bytes: the state BPE starts from
 
 
+# Adjacent token pairs repeat in text as words do, and replaying their merges costs a dozen
+# table lookups. A direct-mapped memo keeps the last answer per slot as one 64-bit word,
+# a << 32 | b with bit 63 set when compatible (so a must be below 2**31), read and written
+# whole: threads share it without a lock, and a slot holding another pair is a miss.
+DEF PAIR_MEMO = 8192
+DEF PAIR_SHIFT = 51  # 64 - log2(PAIR_MEMO)
+
+cdef extern from *:
+    """
+    static inline uint64_t bpe_load64(const uint64_t* p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+    static inline void bpe_store64(uint64_t* p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
+    """
+    uint64_t bpe_load64(const uint64_t* p) noexcept nogil
+    void bpe_store64(uint64_t* p, uint64_t v) noexcept nogil
+
+
+cdef inline bint compatible_memo(const Vocab* v, const Backtrack* bt, const uint8_t* p, rank_t a,
+                                 rank_t b) noexcept nogil:
+    """compatible(v, bt, p, a, b, NO_RANK), remembered."""
+    cdef uint64_t key, found
+    cdef uint64_t* slot
+    cdef bint ok
+    if a >> 31:
+        return compatible(v, bt, p, a, b, NO_RANK)
+    key = (<uint64_t>a << 32) | b
+    slot = &bt.pairs[(key * BPE_K2) >> PAIR_SHIFT]
+    found = bpe_load64(slot)
+    if (found & ~(<uint64_t>1 << 63)) == key:
+        return <bint>(found >> 63)
+    ok = compatible(v, bt, p, a, b, NO_RANK)
+    bpe_store64(slot, key | (<uint64_t>ok << 63))
+    return ok
+
+
 cdef inline rank_t longest_match(const Backtrack* bt, const uint8_t* s, size_t i,
                                  size_t n) noexcept nogil:
     """The longest buildable token that s[i:n] starts with (NO_RANK: none)."""
@@ -585,7 +620,7 @@ cdef int backtrack_encode(const Vocab* v, const uint8_t* s, size_t n, RankVec* o
         last = out.data[out.size - 1] if out.size > start else NO_RANK
         end = pos + v.length[t]
         if (live[end >> 6] >> (end & 63)) & 1 and (
-                last == NO_RANK or compatible(v, bt, s + pos, last, t, NO_RANK)):
+                last == NO_RANK or compatible_memo(v, bt, s + pos, last, t)):
             if vec_push(out, t):
                 if live != &local[0]:
                     free(live)
@@ -631,9 +666,12 @@ cdef Backtrack* build_backtrack(const Vocab* v) noexcept nogil:
     bt.left = <rank_t*>table_alloc(v.n_ranks * sizeof(rank_t))
     bt.right = <rank_t*>table_alloc(v.n_ranks * sizeof(rank_t))
     bt.shorter = <rank_t*>table_alloc(v.n_ranks * sizeof(rank_t))
-    if bt.left == NULL or bt.right == NULL or bt.shorter == NULL or build_trie(v, bt):
+    bt.pairs = <uint64_t*>malloc(PAIR_MEMO * sizeof(uint64_t))
+    if (bt.left == NULL or bt.right == NULL or bt.shorter == NULL or bt.pairs == NULL
+            or build_trie(v, bt)):
         free_backtrack(bt)
         return NULL
+    memset(bt.pairs, 0xFF, PAIR_MEMO * sizeof(uint64_t))  # b = NO_RANK: never a key
     # 1. In rank order, the last merge that builds each token: the split of its bytes into
     #    two buildable tokens of lower rank that BPE keeps apart until that merge. At most
     #    one split qualifies (BPE's result is unique). The left parts to try are the token's
@@ -817,6 +855,7 @@ cdef void free_backtrack(Backtrack* bt) noexcept nogil:
         free(bt.node)
         free(bt.label)
         free(bt.node_of)
+        free(bt.pairs)
         free(bt)
 
 

@@ -45,6 +45,20 @@ def test_equals_reference_on_text_like_pieces(piece):
     assert core.encode_piece_with(data, "backtrack") == _reference.encode_piece(data, TINY)
 
 
+SHARED = _core.CoreBPE(TINY, {}, 0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(piece=st.text(alphabet=st.sampled_from("the dog's 中😀 \n"), min_size=1, max_size=200))
+def test_pair_memo_across_calls(piece):
+    # One engine for every example: its memo of compatible pairs fills up, and later pieces
+    # read answers left by earlier ones, or find another pair in the slot.
+    data = piece.encode("utf-8")
+    expected = _reference.encode_piece(data, TINY)
+    assert SHARED.encode_piece_with(data, "backtrack") == expected
+    assert SHARED.encode_piece_with(data, "backtrack") == expected
+
+
 @settings(max_examples=200, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), merges=st.integers(1, 120),
        piece=st.text(alphabet=st.sampled_from("aab ab_"), min_size=1, max_size=300))
@@ -123,3 +137,18 @@ def test_official_vocabularies_on_long_and_awkward_pieces(name):
         engines_agree(core, piece)
     for piece in (b" " + b"_" * 999, b"=" * 1000, b"\xff" * 500, bytes(range(256)) * 3):
         engines_agree(core, piece)
+
+
+@pytest.mark.parametrize("name", OFFICIAL)
+def test_pair_memo_under_collisions(name):
+    # Pieces glued from random CJK tokens of the vocabulary: tens of thousands of distinct
+    # adjacent pairs, compatible or not, through one engine's 8192-slot memo.
+    enc = ours(name)
+    core = enc._core_bpe
+    cjk = sorted(t for t in enc._mergeable_ranks
+                 if 3 <= len(t) <= 9 and all(0xE4 <= b <= 0xE9 for b in t[::3])
+                 and t.decode("utf-8", "replace").isalpha())
+    assert len(cjk) > 500
+    rnd = random.Random(11)
+    for _ in range(3000):
+        engines_agree(core, b"".join(rnd.choice(cjk) for _ in range(rnd.randint(2, 12))))

@@ -95,7 +95,10 @@ def test_saved_files_are_json_not_pickle(tmp_path):
 
 def _texts(seed: int, n: int) -> list[str]:
     rng = random.Random(seed)
-    words = ["the", "quick", "données", "中文", "🙂", "12345", "don't", "\n\n", "  ", "ǅx", "ﬃ"]
+    # Pieces of every engine: short ones merge, 13-48 bytes (the CJK run, the underscores)
+    # backtrack and share the pair memo, 49-256 go to the heap and the long piece cache.
+    words = ["the", "quick", "données", "中文", "🙂", "12345", "don't", "\n\n", "  ", "ǅx", "ﬃ",
+             "中文的句子没有空格", "_" * 30, "汉字没有空格所以一整句话是一个片段"]
     return ["".join(rng.choice(words) + rng.choice(" \n") for _ in range(rng.randint(1, 200)))
             + str(seed * 1000 + k) for k in range(n)]
 
