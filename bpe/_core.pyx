@@ -327,8 +327,8 @@ cdef inline rank_t vocab_lookup(const Vocab* v, const uint8_t* p, size_t n) noex
 # lowest rank, the leftmost one among equal ranks. Short pieces use tiktoken's own O(n^2)
 # scan over a small array (it touches little memory and wins below a few dozen bytes);
 # longer ones use a binary heap of (rank, start) keys with lazy deletion over a linked list
-# of parts, O(n log n); pieces over BACKTRACK_PIECE bytes use the linear backtracking
-# encoder further down, when the vocabulary allows it.
+# of parts, O(n log n). Pieces of BACKTRACK_SHORT bytes and more use the linear
+# backtracking encoder further down when the vocabulary allows it, and these two otherwise.
 
 DEF SMALL_PIECE = 48
 DEF LARGE_ON_STACK = 256
@@ -499,14 +499,13 @@ cdef inline void prefetch_slot(const Vocab* v, const uint8_t* p, size_t n, bint 
         bpe_prefetch(&v.slots[hash_bytes(p, n, head) & v.mask])
 
 
-# Where backtracking replaces merging. Measured against merge_large per byte: it wins from
-# about 300 bytes on every kind of piece, and is linear; from 49 to 256 bytes the heap is as
-# fast on ordinary text, and a piece like " ______..." sends backtracking down many dead
-# ends. Against merge_small (callgrind, first 60 documents of each corpus, o200k): from 13
-# bytes up it takes 17% fewer instructions on debref.zh-cn and 3% fewer on debref.en, the
-# same on kjv and Python code; below 13 the O(n^2) merge is cheaper.
+# Where backtracking replaces merging. Against merge_small (callgrind, first 60 documents
+# of each corpus, o200k): from 13 bytes up it takes 17% fewer instructions on debref.zh-cn
+# and 3% fewer on debref.en, the same on kjv and Python code; below 13 the O(n^2) merge is
+# cheaper. Against merge_large it is linear, and with the pair memo below it is also faster
+# from 49 to 256 bytes (debref.zh-cn -9% instructions, debref.en -4%; per piece, from 0.07x
+# the heap's time on runs of "_" to 1.7x on runs of " -", which explore dead ends).
 DEF BACKTRACK_SHORT = 13
-DEF BACKTRACK_PIECE = 256
 
 cdef inline bint compatible(const Vocab* v, const Backtrack* bt, const uint8_t* p, rank_t a,
                             rank_t b, rank_t limit) noexcept nogil:
@@ -960,7 +959,7 @@ cdef inline int merge_piece(const Vocab* v, const uint8_t* s, size_t n, uint64_t
         if cache_get(cache, h, s, n, out):
             return 0
         out.size = start  # a failed get may have pushed part of an entry
-    if v.bt != NULL and ((BACKTRACK_SHORT <= n <= SMALL_PIECE) or n > BACKTRACK_PIECE):
+    if v.bt != NULL and n >= BACKTRACK_SHORT:
         rc = backtrack_encode(v, s, n, out)
     if rc == -3:
         rc = merge_small(v, s, n, out) if n <= SMALL_PIECE else merge_large(v, s, n, out)
@@ -1482,7 +1481,7 @@ cdef class CoreBPE:
     ``family`` picks the hand-written scanner (1 gpt2, 2 cl100k, 3 o200k); with 0 the caller
     splits the text and passes pieces to :meth:`encode_pieces`.
 
-    ``backtrack=False`` leaves pieces over 256 bytes to the heap merge instead of the
+    ``backtrack=False`` leaves pieces of 13 bytes and more to the merges instead of the
     backtracking encoder (for tests and benchmarks; the results are the same).
     """
     cdef Vocab v
@@ -1778,7 +1777,7 @@ cdef class CoreBPE:
 
     @property
     def backtracking(self):
-        """Whether pieces over 256 bytes use the backtracking encoder (else the heap merge)."""
+        """Whether pieces of 13 bytes and more use the backtracking encoder (else merging)."""
         return self.v.bt != NULL
 
     def split(self, str text):
