@@ -573,14 +573,17 @@ cdef inline rank_t longest_match(const Backtrack* bt, const uint8_t* s, size_t i
     """The longest buildable token that s[i:n] starts with (NO_RANK: none)."""
     cdef const TrieNode* node = &bt.node[0]
     cdef rank_t best = NO_RANK
-    cdef size_t lo, hi, mid
+    cdef size_t lo, hi, mid, d
     cdef uint8_t c
     while i < n and node.count:
         c = s[i]
         lo = node.first
         hi = lo + node.count
-        if node.count == 256:
-            lo += c
+        # Children sorted by byte: where their bytes are contiguous (the root's 256, the
+        # continuation bytes under most UTF-8 lead bytes) the byte's offset finds the child.
+        d = <size_t>c - bt.label[lo]
+        if d < node.count and bt.label[lo + d] == c:
+            lo += d
         else:
             while hi - lo > 8:
                 mid = (lo + hi) >> 1
