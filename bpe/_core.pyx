@@ -61,9 +61,10 @@ cdef extern from *:
     """
     void bpe_prefetch(const void* p) noexcept nogil
 
-# The large tables (slots, backtracking tables, piece caches) are read at random, so on a
-# cold start most lookups also miss the TLB. Where the kernel offers transparent huge pages
-# on request, tables of 1 MB and more ask for them.
+# The large tables (slots, trie, piece cache) are read at random, so on a cold start most
+# lookups also miss the TLB. Where the kernel offers transparent huge pages on request,
+# tables of 2 MiB and more are aligned to 2 MiB and ask for them, for their whole 2 MiB
+# pages only (nothing is rounded up: no memory is added).
 cdef extern from *:
     """
     #include <stdlib.h>
@@ -72,13 +73,12 @@ cdef extern from *:
     #endif
     static void* bpe_table_alloc(size_t size) {
     #if defined(__linux__) && defined(MADV_HUGEPAGE)
-        if (size >= ((size_t)1 << 20)) {
-            const size_t huge = (size_t)2 << 20;
-            size_t rounded = (size + huge - 1) & ~(huge - 1);
+        const size_t huge = (size_t)2 << 20;
+        if (size >= huge) {
             void* p = NULL;
-            if (posix_memalign(&p, huge, rounded) != 0)
+            if (posix_memalign(&p, huge, size) != 0)
                 return NULL;
-            madvise(p, rounded, MADV_HUGEPAGE);
+            madvise(p, size & ~(huge - 1), MADV_HUGEPAGE);
             return p;
         }
     #endif
