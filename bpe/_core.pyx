@@ -110,7 +110,7 @@ cdef inline int vec_push(RankVec* v, rank_t r) noexcept nogil:
 
 
 # Python ints for the lowest ranks, made once and shared by every list this module builds.
-# BPE gives its most frequent tokens the lowest ranks: ranks below 4096 are 44-73% of the
+# BPE gives its most frequent tokens the lowest ranks: ranks below 4096 are 42-73% of the
 # ids of our corpora, and an incref of one of these 4096 objects (128 KiB, kept in cache)
 # costs a few instructions where making an int costs about 75 and freeing it more.
 # Tried before: one shared int for every rank; those increfs touch megabytes of objects at
