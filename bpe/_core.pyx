@@ -192,9 +192,33 @@ cdef struct PieceCache:
     uint32_t max_tokens  # most tokens an entry holds
 
 
+# The trie as matching reads it. A node's children are contiguous and sorted by byte, so a
+# child's index is the first child's index plus the number of siblings with smaller bytes:
+# a popcount of a bitmap. When all children's bytes share one 64-byte block (byte >> 6; the
+# continuation bytes 0x80-0xBF are one block, the ASCII letters another), the bitmap is in
+# the node; otherwise ("wide" nodes) a TrieWide record holds all four blocks' bitmaps.
+# Where a narrow node's children have consecutive bytes (most nodes under a UTF-8 lead
+# byte), the child is found by subtraction instead ("dense").
+DEF TRIE_INDEX = 0x0FFFFFFF  # link: bits 0-27 an index, 28 dense, 29-30 the block, 31 wide
+DEF TRIE_DENSE = 0x10000000
+
 cdef struct TrieNode:
-    uint32_t first       # index of the first child; the children are contiguous, by label
+    uint64_t mask        # bit b: a child with byte (block << 6 | b); 0 for wide nodes
+    uint32_t link        # narrow: the first child | block << 29; dense: the first child
+                         #   less the first child's bit | TRIE_DENSE | block << 29;
+                         #   wide: the TrieWide index | 1 << 31
     rank_t token         # the buildable token this path spells, or NO_RANK
+
+
+cdef struct TrieWide:
+    uint64_t mask[4]     # per block, as TrieNode.mask
+    uint32_t first       # the first child
+    uint8_t before[4]    # per block: the number of children in the blocks below it
+
+
+cdef struct TrieBuildNode:
+    uint32_t first       # index of the first child
+    rank_t token
     uint16_t count       # number of children
 
 
@@ -202,9 +226,12 @@ cdef struct Backtrack:
     rank_t* left         # per rank: the two tokens whose merge builds it (the last merge BPE
     rank_t* right        #   makes on its bytes); NO_RANK for bytes and unbuildable tokens
     rank_t* shorter      # per rank: the longest buildable token that is a proper prefix of it
-    TrieNode* node       # the trie of buildable tokens; node 0 is the root
-    uint8_t* label       # per node: the byte on the edge into it
+    TrieNode* node       # the trie of buildable tokens; node 0 is the root, which has a
+    TrieWide* wide       #   child for every byte, from node 1 on
     size_t n_nodes
+    size_t n_wide
+    TrieBuildNode* build  # the trie while building: per node, its children and token
+    uint8_t* label       #   and the byte on the edge into it
     uint32_t* node_of    # per rank: its node (only while building)
     uint64_t* pairs      # PAIR_MEMO answers of compatible(a, b): see compatible_memo
 
@@ -568,34 +595,50 @@ cdef inline bint compatible_memo(const Vocab* v, const Backtrack* bt, const uint
     return ok
 
 
+cdef extern from *:
+    """
+    static inline uint32_t bpe_popcount64(uint64_t x) {
+    #if defined(__POPCNT__)
+        return (uint32_t)__builtin_popcountll(x);
+    #else  /* without -mpopcnt GCC calls a library routine: count in registers instead */
+        x = x - ((x >> 1) & 0x5555555555555555ULL);
+        x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
+        x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0FULL;
+        return (uint32_t)((x * 0x0101010101010101ULL) >> 56);
+    #endif
+    }
+    """
+    uint32_t popcount64 "bpe_popcount64"(uint64_t x) noexcept nogil
+
+
 cdef inline rank_t longest_match(const Backtrack* bt, const uint8_t* s, size_t i,
                                  size_t n) noexcept nogil:
-    """The longest buildable token that s[i:n] starts with (NO_RANK: none)."""
-    cdef const TrieNode* node = &bt.node[0]
-    cdef rank_t best = NO_RANK
-    cdef size_t lo, hi, mid, d
-    cdef uint8_t c
-    while i < n and node.count:
+    """The longest buildable token that s[i:n] (i < n) starts with."""
+    cdef const TrieNode* node = &bt.node[1 + s[i]]  # every byte is a token
+    cdef const TrieWide* wide
+    cdef rank_t best = node.token
+    cdef uint64_t bit, mask
+    cdef uint32_t link, c
+    i += 1
+    while i < n:
         c = s[i]
-        lo = node.first
-        hi = lo + node.count
-        # Children sorted by byte: where their bytes are contiguous (the root's 256, the
-        # continuation bytes under most UTF-8 lead bytes) the byte's offset finds the child.
-        d = <size_t>c - bt.label[lo]
-        if d < node.count and bt.label[lo + d] == c:
-            lo += d
-        else:
-            while hi - lo > 8:
-                mid = (lo + hi) >> 1
-                if bt.label[mid] <= c:
-                    lo = mid
-                else:
-                    hi = mid
-            while lo < hi and bt.label[lo] != c:
-                lo += 1
-            if lo == hi:
+        link = node.link
+        bit = <uint64_t>1 << (c & 63)
+        if link >> 29 == c >> 6:  # a narrow node (bit 31 clear) whose block holds c
+            if not node.mask & bit:
                 break
-        node = &bt.node[lo]
+            if link & TRIE_DENSE:
+                node = &bt.node[(link & TRIE_INDEX) + (c & 63)]
+            else:
+                node = &bt.node[(link & TRIE_INDEX) + popcount64(node.mask & (bit - 1))]
+        elif link >> 31:
+            wide = &bt.wide[link & TRIE_INDEX]
+            mask = wide.mask[c >> 6]
+            if not mask & bit:
+                break
+            node = &bt.node[wide.first + wide.before[c >> 6] + popcount64(mask & (bit - 1))]
+        else:
+            break
         if node.token != NO_RANK:
             best = node.token
         i += 1
@@ -617,8 +660,6 @@ cdef int backtrack_encode(const Vocab* v, const uint8_t* s, size_t n, RankVec* o
     memset(live, 0xFF, ((n >> 6) + 1) * sizeof(uint64_t))
     t = longest_match(bt, s, 0, n)
     while pos < n:
-        if t == NO_RANK:
-            break
         last = out.data[out.size - 1] if out.size > start else NO_RANK
         end = pos + v.length[t]
         if (live[end >> 6] >> (end & 63)) & 1 and (
@@ -717,7 +758,7 @@ cdef Backtrack* build_backtrack(const Vocab* v) noexcept nogil:
     #    token's `shorter` the next buildable prefix.
     for r in range(v.n_ranks):
         if v.length[r] > 1 and v.length[r] != NO_RANK and bt.left[r] == NO_RANK:
-            bt.node[bt.node_of[r]].token = NO_RANK
+            bt.build[bt.node_of[r]].token = NO_RANK
     for r in range(v.n_ranks):
         if v.length[r] == NO_RANK:
             continue
@@ -727,6 +768,9 @@ cdef Backtrack* build_backtrack(const Vocab* v) noexcept nogil:
         bt.shorter[r] = a
     free(bt.node_of)
     bt.node_of = NULL
+    if pack_trie(bt):
+        free_backtrack(bt)
+        return NULL
     return bt
 
 
@@ -738,7 +782,7 @@ cdef struct TrieWork:
 
 
 cdef int build_trie(const Vocab* v, Backtrack* bt) noexcept nogil:
-    """Fill bt.node/label/n_nodes with the trie of all tokens, bt.shorter with each token's
+    """Fill bt.build/label/n_nodes with the trie of all tokens, bt.shorter with each token's
     longest proper prefix that is a token, and bt.node_of. Each node's children are made
     together, so they are contiguous and sorted by label; nodes are expanded depth first,
     which keeps the part of the rank array being sorted in the cache."""
@@ -750,8 +794,6 @@ cdef int build_trie(const Vocab* v, Backtrack* bt) noexcept nogil:
     cdef size_t counts[257]
     cdef rank_t r, x
     cdef uint8_t c
-    cdef TrieNode* shrunk
-    cdef uint8_t* shrunk_label
     for r in range(v.n_ranks):
         if v.length[r] != NO_RANK:
             m += 1
@@ -759,10 +801,10 @@ cdef int build_trie(const Vocab* v, Backtrack* bt) noexcept nogil:
     ranks = <rank_t*>malloc(m * sizeof(rank_t))
     tmp = <rank_t*>malloc(m * sizeof(rank_t))
     work = <TrieWork*>malloc(total * sizeof(TrieWork))
-    bt.node = <TrieNode*>malloc(total * sizeof(TrieNode))
+    bt.build = <TrieBuildNode*>malloc(total * sizeof(TrieBuildNode))
     bt.label = <uint8_t*>malloc(total)
     bt.node_of = <uint32_t*>malloc(v.n_ranks * sizeof(uint32_t))
-    if not (ranks and tmp and work and bt.node and bt.label and bt.node_of):
+    if not (ranks and tmp and work and bt.build and bt.label and bt.node_of):
         free(ranks)
         free(tmp)
         free(work)
@@ -773,7 +815,7 @@ cdef int build_trie(const Vocab* v, Backtrack* bt) noexcept nogil:
         if v.length[r] != NO_RANK:
             ranks[m] = r
             m += 1
-    bt.node[0] = TrieNode(0, NO_RANK, 0)
+    bt.build[0] = TrieBuildNode(0, NO_RANK, 0)
     bt.label[0] = 0
     work[0] = TrieWork(0, 0, 0, <uint32_t>m, NO_RANK)
     while top:
@@ -786,7 +828,7 @@ cdef int build_trie(const Vocab* v, Backtrack* bt) noexcept nogil:
                 x = ranks[k]
                 ranks[k] = ranks[lo]
                 ranks[lo] = x
-                bt.node[w.node].token = x
+                bt.build[w.node].token = x
                 bt.node_of[x] = w.node
                 bt.shorter[x] = w.above
                 w.above = x
@@ -815,37 +857,77 @@ cdef int build_trie(const Vocab* v, Backtrack* bt) noexcept nogil:
             memcpy(ranks + lo, tmp, (w.hi - lo) * sizeof(rank_t))
         # One child per byte value present, made together in byte order.
         first = n_nodes
-        bt.node[w.node].first = <uint32_t>first
+        bt.build[w.node].first = <uint32_t>first
         k = lo
         while k < w.hi:
             c = v.blob[v.offset[ranks[k]] + w.depth]
             j = k + 1
             while j < w.hi and v.blob[v.offset[ranks[j]] + w.depth] == c:
                 j += 1
-            bt.node[n_nodes] = TrieNode(0, NO_RANK, 0)
+            bt.build[n_nodes] = TrieBuildNode(0, NO_RANK, 0)
             bt.label[n_nodes] = c
             work[top] = TrieWork(<uint32_t>n_nodes, w.depth + 1, <uint32_t>k, <uint32_t>j, w.above)
             top += 1
             n_nodes += 1
             k = j
-        bt.node[w.node].count = <uint16_t>(n_nodes - first)
+        bt.build[w.node].count = <uint16_t>(n_nodes - first)
     bt.n_nodes = n_nodes
     free(ranks)
     free(tmp)
     free(work)
-    # Sized for the worst case (no shared prefixes) above: copy into tables of the real size.
-    shrunk = <TrieNode*>table_alloc(n_nodes * sizeof(TrieNode))
-    shrunk_label = <uint8_t*>table_alloc(n_nodes)
-    if shrunk == NULL or shrunk_label == NULL:
-        free(shrunk)
-        free(shrunk_label)
+    return 0
+
+
+cdef int pack_trie(Backtrack* bt) noexcept nogil:
+    """Turn the trie bt.build/label into the bitmap nodes longest_match reads (bt.node,
+    bt.wide), sized to fit, and free the building tables. 0, or -1 out of memory or too many
+    nodes for a link."""
+    cdef size_t i, k, n_wide = 0
+    cdef uint32_t first, count, block
+    cdef uint8_t c
+    cdef TrieWide* wide
+    if bt.n_nodes > TRIE_INDEX or bt.build[0].count != 256 or bt.build[0].first != 1:
         return -1
-    memcpy(shrunk, bt.node, n_nodes * sizeof(TrieNode))
-    memcpy(shrunk_label, bt.label, n_nodes)
-    free(bt.node)
+    for i in range(bt.n_nodes):
+        count = bt.build[i].count
+        if count and bt.label[bt.build[i].first] >> 6 != bt.label[bt.build[i].first + count - 1] >> 6:
+            n_wide += 1
+    bt.node = <TrieNode*>table_alloc(bt.n_nodes * sizeof(TrieNode))
+    bt.wide = <TrieWide*>table_alloc(n_wide * sizeof(TrieWide))
+    if bt.node == NULL or bt.wide == NULL:
+        return -1
+    bt.n_wide = 0
+    for i in range(bt.n_nodes):
+        first = bt.build[i].first
+        count = bt.build[i].count
+        bt.node[i].token = bt.build[i].token
+        bt.node[i].mask = 0
+        bt.node[i].link = 0
+        if count == 0:
+            continue  # no children: an empty bitmap in block 0
+        block = bt.label[first] >> 6
+        if block == bt.label[first + count - 1] >> 6:
+            for k in range(first, first + count):
+                bt.node[i].mask |= <uint64_t>1 << (bt.label[k] & 63)
+            if bt.label[first + count - 1] - bt.label[first] == count - 1:  # consecutive
+                bt.node[i].link = (first - (bt.label[first] & 63)) | TRIE_DENSE | (block << 29)
+            else:
+                bt.node[i].link = first | (block << 29)
+            continue
+        wide = &bt.wide[bt.n_wide]
+        memset(wide, 0, sizeof(TrieWide))
+        wide.first = first
+        for k in range(first, first + count):
+            c = bt.label[k]
+            wide.mask[c >> 6] |= <uint64_t>1 << (c & 63)
+        for block in range(1, 4):
+            wide.before[block] = wide.before[block - 1] + popcount64(wide.mask[block - 1])
+        bt.node[i].link = <uint32_t>bt.n_wide | (<uint32_t>1 << 31)
+        bt.n_wide += 1
+    free(bt.build)
     free(bt.label)
-    bt.node = shrunk
-    bt.label = shrunk_label
+    bt.build = NULL
+    bt.label = NULL
     return 0
 
 
@@ -855,6 +937,8 @@ cdef void free_backtrack(Backtrack* bt) noexcept nogil:
         free(bt.right)
         free(bt.shorter)
         free(bt.node)
+        free(bt.wide)
+        free(bt.build)
         free(bt.label)
         free(bt.node_of)
         free(bt.pairs)
@@ -1776,7 +1860,8 @@ cdef class CoreBPE:
         """Memory held by the backtracking encoder's tables, in bytes (0 when off)."""
         if self.v.bt == NULL:
             return 0
-        return 3 * self.v.n_ranks * sizeof(rank_t) + self.v.bt.n_nodes * (sizeof(TrieNode) + 1)
+        return (3 * self.v.n_ranks * sizeof(rank_t) + self.v.bt.n_nodes * sizeof(TrieNode)
+                + self.v.bt.n_wide * sizeof(TrieWide) + PAIR_MEMO * sizeof(uint64_t))
 
     @property
     def backtracking(self):
