@@ -1117,6 +1117,32 @@ def set_unicode_classes(const uint8_t[::1] classes):  # IN: one byte of class bi
 # B_HIGH, so a loop over one class stops at the first non-ASCII code point.
 cdef uint8_t BYTE_CLASS[256]
 
+# Runs of ASCII letters eight bytes at a time: a word's end is then found with one
+# branch that is mostly not taken, instead of a loop exit that the branch predictor misses
+# about once a word. With fold, A-Z count as a-z (x | 0x20 maps exactly A-Z into a-z).
+cdef extern from *:
+    """
+    static inline size_t bpe_ascii_run(const uint8_t* s, size_t k, size_t n, int fold) {
+        const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+        uint64_t x, y, in, out;
+        while (k + 8 <= n) {
+            memcpy(&x, s + k, 8);
+            if (fold)
+                x |= 0x2020202020202020ULL;
+            y = x & ~highs;  /* bytes of 0x7F or less: the sums below cannot carry */
+            in = (y + (0x80 - 'a') * ones) & ~(y + (0x7F - 'z') * ones) & ~x & highs;
+            out = ~in & highs;
+            if (out)
+                return k + ((size_t)__builtin_ctzll(out) >> 3);
+            k += 8;
+        }
+        while (k < n && ((s[k] | (fold ? 0x20 : 0)) - 'a') < 26u)
+            k++;
+        return k;
+    }
+    """
+    size_t ascii_run "bpe_ascii_run"(const uint8_t* s, size_t k, size_t n, int fold) noexcept nogil
+
 
 cdef inline size_t run_of(const uint8_t* s, size_t i, size_t n, uint8_t mask) noexcept nogil:
     """End of the run of code points from i whose class has a bit of mask."""
@@ -1318,8 +1344,7 @@ cdef inline ptrdiff_t cl100k_ascii(const uint8_t* s, size_t i, size_t n) noexcep
         if not (BYTE_CLASS[s[i + 1]] & C_L):
             return ascii_other(s, i, n, False)
         k = i + 1
-    while k < n and BYTE_CLASS[s[k]] & C_L:
-        k += 1
+    k = ascii_run(s, k, n, True)  # [A-Za-z]*
     if k < n and BYTE_CLASS[s[k]] & B_HIGH:
         return -1
     return k
@@ -1344,8 +1369,7 @@ cdef inline ptrdiff_t o200k_ascii(const uint8_t* s, size_t i, size_t n) noexcept
         k = i + 1  # the one-code-point prefix
     while k < n and BYTE_CLASS[s[k]] & C_UP:
         k += 1
-    while k < n and BYTE_CLASS[s[k]] & C_LO:
-        k += 1
+    k = ascii_run(s, k, n, False)  # [a-z]*
     if k < n and BYTE_CLASS[s[k]] & B_HIGH:
         return -1
     return contraction(s, k, n, True)

@@ -72,6 +72,22 @@ def test_scanner_examples(family, pattern, text):
     assert SCANNERS[family].split(text) == patterns.split(pattern, text)
 
 
+# Letter runs are scanned eight bytes at a time: runs that end just before, at and after
+# each eight-byte step, ended by every kind of byte that a range test could get wrong.
+_ENDINGS = ["", "é", "É", "'s", "'S", "1", " ", "@", "[", "`", "{", "\x7f", "\x00", "ſ", "中"]
+
+
+@pytest.mark.parametrize("family,pattern", FAMILIES)
+@pytest.mark.parametrize("length", [1, 7, 8, 9, 15, 16, 17, 24])
+def test_scanner_letter_runs_at_word_boundaries(family, pattern, length):
+    words = ["xyzabcdefghijklmnopqrstuvw"[:length], "QRSTUVWXYZABCDEFGHIJKLMNOP"[:length],
+             ("Ab" * length)[:length], "Q" + "a" * (length - 1)]
+    for word in words:
+        for ending in _ENDINGS:
+            for text in (word + ending, " " + word + ending + " z", "!" + word + ending):
+                assert SCANNERS[family].split(text) == patterns.split(pattern, text), text
+
+
 def test_pinned_pattern_differs_from_raw_regex_where_unicode_moved():
     # U+330C0 is a letter for the regex module (Unicode 17) but unassigned for tiktoken.
     import regex
