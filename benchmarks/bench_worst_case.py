@@ -2,7 +2,7 @@
 
     BPE_VOCAB_DIR=../shared/vocab taskset -c 1 python benchmarks/bench_worst_case.py
 
-For each input kind, times encode_ordinary at n = 10^5 and 10^6 code points (median of 3)
+For each input kind, times encode_ordinary at n = 10^5 and 10^6 code points (median of 5)
 and prints the ratio; linear growth gives about 10, and anything above 12 is a finding.
 Every timed call gets a freshly built Encoding, so that the piece cache starts empty: with
 one Encoding, the repeats at 10^5 would find every piece cached and the ratio would mislead.
@@ -25,7 +25,7 @@ import bpe  # noqa: E402
 KINDS = ["a", "space", "letters", "emoji", "newline", "bytes"]
 
 
-def median_time(enc, text: str, repeats: int = 3) -> float:
+def median_time(enc, text: str, repeats: int = 5) -> float:
     times = []
     for _ in range(repeats):
         fresh = bpe.Encoding(enc.name, pat_str=enc._pat_str, mergeable_ranks=enc._mergeable_ranks,
