@@ -600,20 +600,69 @@ cdef inline bint compatible_memo(const Vocab* v, const Backtrack* bt, const uint
     return ok
 
 
+# The trie walk counts the bits of a mask below a byte's bit at most steps. Without
+# -mpopcnt GCC calls a library routine for __builtin_popcountll, and a build with -mpopcnt
+# would crash on the (old) x86-64 CPUs that lack the instruction. So the instruction is
+# used when the CPU reports it at import, behind a flag the branch predictor never misses,
+# and the bits are counted in registers otherwise.
 cdef extern from *:
     """
-    static inline uint32_t bpe_popcount64(uint64_t x) {
-    #if defined(__POPCNT__)
-        return (uint32_t)__builtin_popcountll(x);
-    #else  /* without -mpopcnt GCC calls a library routine: count in registers instead */
+    #if defined(__x86_64__) && defined(__GNUC__) && !defined(__POPCNT__)
+    #define BPE_POPCNT_DISPATCH 1
+    static int bpe_have_popcnt = 0;
+    static int bpe_detect_popcnt(void) {
+        __builtin_cpu_init();
+        bpe_have_popcnt = __builtin_cpu_supports("popcnt") != 0;
+        return bpe_have_popcnt;
+    }
+    static int bpe_set_popcnt(int on) {
+        int was = bpe_have_popcnt;
+        bpe_have_popcnt = on && __builtin_cpu_supports("popcnt");
+        return was;
+    }
+    #else
+    static int bpe_detect_popcnt(void) { return 0; }
+    static int bpe_set_popcnt(int on) { (void)on; return 0; }
+    #endif
+    static inline uint32_t bpe_popcount_swar(uint64_t x) {
         x = x - ((x >> 1) & 0x5555555555555555ULL);
         x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
         x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0FULL;
         return (uint32_t)((x * 0x0101010101010101ULL) >> 56);
+    }
+    static inline uint32_t bpe_popcount64(uint64_t x) {
+    #if defined(__POPCNT__)
+        return (uint32_t)__builtin_popcountll(x);
+    #elif defined(BPE_POPCNT_DISPATCH)
+        if (__builtin_expect(bpe_have_popcnt, 1)) {
+            uint64_t r;
+            __asm__("popcntq %1, %0" : "=r"(r) : "r"(x) : "cc");
+            return (uint32_t)r;
+        }
+        return bpe_popcount_swar(x);
+    #else
+        return bpe_popcount_swar(x);
     #endif
     }
     """
+    int detect_popcnt "bpe_detect_popcnt"() noexcept nogil
+    int set_popcnt "bpe_set_popcnt"(int on) noexcept nogil
+    uint32_t popcount_swar "bpe_popcount_swar"(uint64_t x) noexcept nogil
     uint32_t popcount64 "bpe_popcount64"(uint64_t x) noexcept nogil
+
+#: Whether the trie walk counts bits with the CPU's POPCNT instruction (chosen at import).
+HAVE_POPCNT = bool(detect_popcnt())
+
+
+def _use_popcnt(bint on):
+    """For tests: use the POPCNT instruction (where the CPU has it) or the register count;
+    returns the previous setting. Not thread-safe against running encodes."""
+    return bool(set_popcnt(on))
+
+
+def _popcounts(uint64_t x):
+    """For tests: (the count the trie walk uses, the register count) of x's set bits."""
+    return popcount64(x), popcount_swar(x)
 
 
 cdef inline rank_t longest_match(const Backtrack* bt, const uint8_t* s, size_t i,

@@ -152,3 +152,33 @@ def test_pair_memo_under_collisions(name):
     rnd = random.Random(11)
     for _ in range(3000):
         engines_agree(core, b"".join(rnd.choice(cjk) for _ in range(rnd.randint(2, 12))))
+
+
+@settings(max_examples=300, deadline=None)
+@given(x=st.integers(0, 2**64 - 1))
+def test_bit_counts(x):
+    assert _core._popcounts(x) == (bin(x).count("1"),) * 2
+
+
+@pytest.mark.parametrize("name", OFFICIAL)
+def test_trie_walk_without_the_popcnt_instruction(name):
+    # The trie walk counts bits with POPCNT where the CPU has it (every machine CI runs
+    # on), so the register count it falls back to is forced here, on pieces that go
+    # through wide nodes (the root's children), sparse ones (ASCII) and dense ones (CJK).
+    enc = ours(name)
+    core = enc._core_bpe
+    rnd = random.Random(5)
+    cjk = [t for t in enc._mergeable_ranks if len(t) == 3 and 0xE4 <= t[0] <= 0xE9]
+    pieces = [b"".join(rnd.choice(cjk) for _ in range(rnd.randint(2, 12))) for _ in range(300)]
+    pieces += [bytes(rnd.randrange(256) for _ in range(rnd.randint(13, 80))) for _ in range(300)]
+    pieces += [" ".join(rnd.choice(["the", "of", "encoding", "Hello", "ёж", "中文"]) for _ in range(9)).encode()
+               for _ in range(300)]
+    with_popcnt = [core.encode_piece_with(p, "backtrack") for p in pieces]
+    was = _core._use_popcnt(False)
+    try:
+        assert not _core._use_popcnt(False)  # the switch took
+        without = [core.encode_piece_with(p, "backtrack") for p in pieces]
+    finally:
+        _core._use_popcnt(was)
+    assert without == with_popcnt
+    assert with_popcnt == [core.encode_piece_with(p, "merge") for p in pieces]
