@@ -202,7 +202,16 @@ cdef struct PieceCache:
 cdef struct DaSlot:
     uint32_t base        # children of this node are at base + byte
     uint32_t check       # the parent's slot (DA_FREE: no node here)
-    rank_t token         # the buildable token this path spells, or NO_RANK
+    rank_t token         # the token this path spells (| NOT_BUILT if BPE cannot build it),
+                         #   or NO_RANK
+
+
+# What the compatibility test reads about a token, together: one cache line, not four.
+cdef struct BtToken:
+    rank_t left          # the two tokens whose merge builds it (the last merge BPE makes on
+    rank_t right         #   its bytes); NO_RANK for bytes and unbuildable tokens
+    uint32_t slot        # its node in the double array
+    uint32_t length      # its length in bytes (NO_RANK: no token has this rank)
 
 
 cdef struct TrieBuildNode:
@@ -212,11 +221,10 @@ cdef struct TrieBuildNode:
 
 
 cdef struct Backtrack:
-    rank_t* left         # per rank: the two tokens whose merge builds it (the last merge BPE
-    rank_t* right        #   makes on its bytes); NO_RANK for bytes and unbuildable tokens
+    BtToken* tok         # per rank: its split, its trie node and its length
     rank_t* shorter      # per rank: the longest buildable token that is a proper prefix of it
-    DaSlot* da           # the trie of buildable tokens; slot 0 is the root, whose child
-    size_t n_da          #   for byte c is slot 1 + c (every byte is a token)
+    DaSlot* da           # the trie of all tokens; slot 0 is the root, whose child for byte
+    size_t n_da          #   c is slot 1 + c (every byte is a token)
     size_t n_nodes       # while building: the number of trie nodes
     TrieBuildNode* build  # the trie while building: per node, its children and token
     uint8_t* label       #   and the byte on the edge into it
@@ -534,22 +542,37 @@ cdef inline bint compatible(const Vocab* v, const Backtrack* bt, const uint8_t* 
     Replays the merges that build a and b backwards, newest first. At each step the part of
     a that touches the boundary and the part of b that touches it sit side by side until the
     next merge that changes one of them, which has rank `limit`; if their concatenation is a
-    token of lower rank (the left merge wins a tie), BPE would merge across the boundary."""
-    cdef size_t na = v.length[a], nb = v.length[b]
+    token of lower rank (the left merge wins a tie), BPE would merge across the boundary.
+    The concatenation is looked up in the trie, from the node of a's part over the bytes of
+    b's part: most such paths end after a byte or two, where a hash of the bytes would cost
+    a few dozen instructions and a probe."""
+    cdef const BtToken* ta = &bt.tok[a]
+    cdef const BtToken* tb = &bt.tok[b]
+    cdef const DaSlot* da = bt.da
+    cdef uint32_t node, child, k
     cdef rank_t c
     while True:
-        if na + nb <= v.max_len and limit:
-            c = vocab_lookup(v, p - na, na + nb)
-            if c < limit:
-                return False
-        if bt.left[b] != NO_RANK and (bt.left[a] == NO_RANK or b >= a):
+        if limit:
+            node = ta.slot
+            k = 0
+            while k < tb.length:
+                child = da[node].base + p[k]
+                if da[child].check != node:
+                    break
+                node = child
+                k += 1
+            if k == tb.length:
+                c = da[node].token
+                if c != NO_RANK and (c & ~NOT_BUILT) < limit:
+                    return False
+        if tb.left != NO_RANK and (ta.left == NO_RANK or b >= a):
             limit = b + 1  # b was built last: before that its left part touched the boundary
-            b = bt.left[b]
-            nb = v.length[b]
-        elif bt.left[a] != NO_RANK:
+            b = tb.left
+            tb = &bt.tok[b]
+        elif ta.left != NO_RANK:
             limit = a
-            a = bt.right[a]
-            na = v.length[a]
+            a = ta.right
+            ta = &bt.tok[a]
         else:
             return True  # two single bytes: the state BPE starts from
 
@@ -600,7 +623,7 @@ cdef inline rank_t longest_match(const Backtrack* bt, const uint8_t* s, size_t i
         if da[child].check != node:
             break
         node = child
-        if da[node].token != NO_RANK:
+        if da[node].token < NOT_BUILT:  # neither NO_RANK nor an unbuildable token
             best = da[node].token
         i += 1
     return best
@@ -622,7 +645,7 @@ cdef int backtrack_encode(const Vocab* v, const uint8_t* s, size_t n, RankVec* o
     t = longest_match(bt, s, 0, n)
     while pos < n:
         last = out.data[out.size - 1] if out.size > start else NO_RANK
-        end = pos + v.length[t]
+        end = pos + bt.tok[t].length
         if (live[end >> 6] >> (end & 63)) & 1 and (
                 last == NO_RANK or compatible_memo(v, bt, s + pos, last, t)):
             if vec_push(out, t):
@@ -638,7 +661,7 @@ cdef int backtrack_encode(const Vocab* v, const uint8_t* s, size_t n, RankVec* o
             # Nothing fits at pos after `last`: pos is a dead end; try shorter tokens for last.
             live[pos >> 6] &= ~(<uint64_t>1 << (pos & 63))
             out.size -= 1
-            pos -= v.length[last]
+            pos -= bt.tok[last].length
             t = last
         else:
             break
@@ -659,7 +682,7 @@ cdef Backtrack* build_backtrack(const Vocab* v) noexcept nogil:
     cdef const uint8_t* p
     cdef RankVec scratch = RankVec(NULL, 0, 0)
     cdef bint ok = True
-    if v.n_ranks == 0 or v.max_len > 0xFFFF:
+    if v.n_ranks == 0 or v.n_ranks > NOT_BUILT or v.max_len > 0xFFFF:
         return NULL
     for n in range(256):
         if v.byte_rank[n] == NO_RANK:
@@ -667,12 +690,10 @@ cdef Backtrack* build_backtrack(const Vocab* v) noexcept nogil:
     bt = <Backtrack*>calloc(1, sizeof(Backtrack))
     if bt == NULL:
         return NULL
-    bt.left = <rank_t*>table_alloc(v.n_ranks * sizeof(rank_t))
-    bt.right = <rank_t*>table_alloc(v.n_ranks * sizeof(rank_t))
+    bt.tok = <BtToken*>table_alloc(v.n_ranks * sizeof(BtToken))
     bt.shorter = <rank_t*>table_alloc(v.n_ranks * sizeof(rank_t))
     bt.pairs = <uint64_t*>malloc(PAIR_MEMO * sizeof(uint64_t))
-    if (bt.left == NULL or bt.right == NULL or bt.shorter == NULL or bt.pairs == NULL
-            or build_trie(v, bt)):
+    if bt.tok == NULL or bt.shorter == NULL or bt.pairs == NULL or build_trie(v, bt) or pack_da(v, bt):
         free_backtrack(bt)
         return NULL
     memset(bt.pairs, 0xFF, PAIR_MEMO * sizeof(uint64_t))  # b = NO_RANK: never a key
@@ -681,8 +702,9 @@ cdef Backtrack* build_backtrack(const Vocab* v) noexcept nogil:
     #    one split qualifies (BPE's result is unique). The left parts to try are the token's
     #    prefixes that are tokens, longest first: the chain bt.shorter, from the trie.
     for r in range(v.n_ranks):
-        bt.left[r] = NO_RANK
-        bt.right[r] = NO_RANK
+        bt.tok[r].left = NO_RANK
+        bt.tok[r].right = NO_RANK
+        bt.tok[r].length = v.length[r]
     for r in range(v.n_ranks):
         if r + 8 < v.n_ranks and bt.shorter[r + 8] != NO_RANK:
             a = bt.shorter[r + 8]  # prefetch the first right part that will be looked up
@@ -693,15 +715,15 @@ cdef Backtrack* build_backtrack(const Vocab* v) noexcept nogil:
         p = v.blob + v.offset[r]
         a = bt.shorter[r]
         while a != NO_RANK:
-            if a < r and (v.length[a] == 1 or bt.left[a] != NO_RANK):
+            if a < r and (v.length[a] == 1 or bt.tok[a].left != NO_RANK):
                 b = vocab_lookup(v, p + v.length[a], n - v.length[a])
-                if b < r and (v.length[b] == 1 or bt.left[b] != NO_RANK) and compatible(
+                if b < r and (v.length[b] == 1 or bt.tok[b].left != NO_RANK) and compatible(
                         v, bt, p + v.length[a], a, b, 0):
-                    bt.left[r] = a
-                    bt.right[r] = b
+                    bt.tok[r].left = a
+                    bt.tok[r].right = b
                     break
             a = bt.shorter[a]
-        if bt.left[r] == NO_RANK:
+        if bt.tok[r].left == NO_RANK:
             # Not buildable from lower ranks. If BPE builds it all the same, the vocabulary
             # merges into lower ranks and the rank order above does not hold: give up.
             scratch.size = 0
@@ -715,23 +737,18 @@ cdef Backtrack* build_backtrack(const Vocab* v) noexcept nogil:
     if not ok:
         free_backtrack(bt)
         return NULL
-    # 2. Matching only returns buildable tokens: unmark the rest in the trie, and make each
-    #    token's `shorter` the next buildable prefix.
+    # 2. Matching only returns buildable tokens: mark the rest in the trie (the compatibility
+    #    test still sees them), and make each token's `shorter` the next buildable prefix.
     for r in range(v.n_ranks):
-        if v.length[r] > 1 and v.length[r] != NO_RANK and bt.left[r] == NO_RANK:
-            bt.build[bt.node_of[r]].token = NO_RANK
+        if v.length[r] > 1 and v.length[r] != NO_RANK and bt.tok[r].left == NO_RANK:
+            bt.da[bt.tok[r].slot].token = r | NOT_BUILT
     for r in range(v.n_ranks):
         if v.length[r] == NO_RANK:
             continue
         a = bt.shorter[r]
-        while a != NO_RANK and v.length[a] > 1 and bt.left[a] == NO_RANK:
+        while a != NO_RANK and v.length[a] > 1 and bt.tok[a].left == NO_RANK:
             a = bt.shorter[a]
         bt.shorter[r] = a
-    free(bt.node_of)
-    bt.node_of = NULL
-    if pack_da(bt):
-        free_backtrack(bt)
-        return NULL
     return bt
 
 
@@ -842,7 +859,9 @@ cdef int build_trie(const Vocab* v, Backtrack* bt) noexcept nogil:
 cdef extern from *:
     """
     #define BPE_DA_FREE 0xFFFFFFFFu
+    #define BPE_NOT_BUILT 0x80000000u
     """
+    const uint32_t NOT_BUILT "BPE_NOT_BUILT"  # DaSlot.token: a token BPE cannot build
     const uint32_t DA_FREE "BPE_DA_FREE"  # the check of a slot that holds no node
 
 # Free slots tried for a node's children before they go past the last used slot. Most
@@ -926,11 +945,11 @@ cdef int da_place(const Backtrack* bt, DaSlot** da, uint32_t** nxt, uint32_t** p
     return 0
 
 
-cdef int pack_da(Backtrack* bt) noexcept nogil:
-    """Turn the trie bt.build/label into the double array longest_match reads (bt.da) and
-    free the building tables. Nodes are placed in build order, parents before children;
-    each node's children take the first base where all their slots are free. 0, or -1 out
-    of memory or too many nodes."""
+cdef int pack_da(const Vocab* v, Backtrack* bt) noexcept nogil:
+    """Turn the trie bt.build/label into the double array that longest_match and compatible
+    read (bt.da), set each token's slot and free the building tables. Nodes are placed in
+    build order, parents before children; each node's children take the first base where
+    all their slots are free. 0, or -1 out of memory or too many nodes."""
     cdef size_t cap = 4096, i, end = 1  # doubled as needed (so every vocabulary grows it)
     cdef DaSlot* da = <DaSlot*>malloc(cap * sizeof(DaSlot))
     cdef uint32_t* nxt = <uint32_t*>malloc((cap + 1) * sizeof(uint32_t))  # the free slots in
@@ -956,6 +975,10 @@ cdef int pack_da(Backtrack* bt) noexcept nogil:
                 rc = -1
             else:
                 memcpy(bt.da, da, bt.n_da * sizeof(DaSlot))
+                for i in range(v.n_ranks):
+                    bt.tok[i].slot = slot_of[bt.node_of[i]] if v.length[i] != NO_RANK else 0
+                free(bt.node_of)
+                bt.node_of = NULL
                 free(bt.build)
                 free(bt.label)
                 bt.build = NULL
@@ -969,8 +992,7 @@ cdef int pack_da(Backtrack* bt) noexcept nogil:
 
 cdef void free_backtrack(Backtrack* bt) noexcept nogil:
     if bt != NULL:
-        free(bt.left)
-        free(bt.right)
+        free(bt.tok)
         free(bt.shorter)
         free(bt.da)
         free(bt.build)
@@ -1919,7 +1941,7 @@ cdef class CoreBPE:
         """Memory held by the backtracking encoder's tables, in bytes (0 when off)."""
         if self.v.bt == NULL:
             return 0
-        return (3 * self.v.n_ranks * sizeof(rank_t) + self.v.bt.n_da * sizeof(DaSlot)
+        return (self.v.n_ranks * (sizeof(BtToken) + sizeof(rank_t)) + self.v.bt.n_da * sizeof(DaSlot)
                 + PAIR_MEMO * sizeof(uint64_t))
 
     @property
