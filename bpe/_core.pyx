@@ -206,12 +206,16 @@ cdef struct DaSlot:
                          #   or NO_RANK
 
 
-# What the compatibility test reads about a token, together: one cache line, not four.
+# What matching and the compatibility test read about a token, together: one cache line
+# where separate arrays cost up to four. The base is a copy of the node's, so that a walk
+# from the token's node starts without a dependent load (est. cycles -2.5% on zh).
 cdef struct BtToken:
     rank_t left          # the two tokens whose merge builds it (the last merge BPE makes on
     rank_t right         #   its bytes); NO_RANK for bytes and unbuildable tokens
     uint32_t slot        # its node in the double array
+    uint32_t base        #   and that node's base (saves a dependent load)
     uint32_t length      # its length in bytes (NO_RANK: no token has this rank)
+    rank_t shorter       # the longest buildable token that is a proper prefix of it
 
 
 cdef struct TrieBuildNode:
@@ -222,7 +226,7 @@ cdef struct TrieBuildNode:
 
 cdef struct Backtrack:
     BtToken* tok         # per rank: its split, its trie node and its length
-    rank_t* shorter      # per rank: the longest buildable token that is a proper prefix of it
+    rank_t* shorter      # per rank: BtToken.shorter, while building
     DaSlot* da           # the trie of all tokens; slot 0 is the root, whose child for byte
     size_t n_da          #   c is slot 1 + c (every byte is a token)
     size_t n_nodes       # while building: the number of trie nodes
@@ -554,13 +558,14 @@ cdef inline bint compatible(const Vocab* v, const Backtrack* bt, const uint8_t* 
     while True:
         if limit:
             node = ta.slot
+            child = ta.base + p[0]
             k = 0
-            while k < tb.length:
-                child = da[node].base + p[k]
-                if da[child].check != node:
-                    break
+            while da[child].check == node:
                 node = child
                 k += 1
+                if k == tb.length:
+                    break
+                child = da[node].base + p[k]
             if k == tb.length:
                 c = da[node].token
                 if c != NO_RANK and (c & ~NOT_BUILT) < limit:
@@ -655,8 +660,8 @@ cdef int backtrack_encode(const Vocab* v, const uint8_t* s, size_t n, RankVec* o
             pos = end
             if pos < n:
                 t = longest_match(bt, s, pos, n)
-        elif bt.shorter[t] != NO_RANK:
-            t = bt.shorter[t]
+        elif bt.tok[t].shorter != NO_RANK:
+            t = bt.tok[t].shorter
         elif last != NO_RANK:
             # Nothing fits at pos after `last`: pos is a dead end; try shorter tokens for last.
             live[pos >> 6] &= ~(<uint64_t>1 << (pos & 63))
@@ -749,6 +754,10 @@ cdef Backtrack* build_backtrack(const Vocab* v) noexcept nogil:
         while a != NO_RANK and v.length[a] > 1 and bt.tok[a].left == NO_RANK:
             a = bt.shorter[a]
         bt.shorter[r] = a
+    for r in range(v.n_ranks):
+        bt.tok[r].shorter = bt.shorter[r]
+    free(bt.shorter)
+    bt.shorter = NULL
     return bt
 
 
@@ -977,6 +986,7 @@ cdef int pack_da(const Vocab* v, Backtrack* bt) noexcept nogil:
                 memcpy(bt.da, da, bt.n_da * sizeof(DaSlot))
                 for i in range(v.n_ranks):
                     bt.tok[i].slot = slot_of[bt.node_of[i]] if v.length[i] != NO_RANK else 0
+                    bt.tok[i].base = bt.da[bt.tok[i].slot].base
                 free(bt.node_of)
                 bt.node_of = NULL
                 free(bt.build)
@@ -1941,7 +1951,7 @@ cdef class CoreBPE:
         """Memory held by the backtracking encoder's tables, in bytes (0 when off)."""
         if self.v.bt == NULL:
             return 0
-        return (self.v.n_ranks * (sizeof(BtToken) + sizeof(rank_t)) + self.v.bt.n_da * sizeof(DaSlot)
+        return (self.v.n_ranks * sizeof(BtToken) + self.v.bt.n_da * sizeof(DaSlot)
                 + PAIR_MEMO * sizeof(uint64_t))
 
     @property
