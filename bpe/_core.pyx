@@ -526,15 +526,18 @@ cdef inline void prefetch_slot(const Vocab* v, const uint8_t* p, size_t n, bint 
         bpe_prefetch(&v.slots[hash_bytes(p, n, head) & v.mask])
 
 
-# Where backtracking replaces merging. Since matching became a double-array walk and the
-# compatibility test a walk in the same trie, it beats the O(n^2) merge from 4 bytes up
-# (callgrind est. cycles against the earlier thresholds of 13 bytes, and 6 for pieces
-# ending in a multi-byte code point; o200k: kjv -1.5%, debref.en -2.6%, debref.zh-cn
-# -1.5%; cl100k debref.en -3.2%; 6 bytes measured the same as 4 except on zh). Against
-# merge_large it is linear, and with the pair memo below it is also faster from 49 to 256
-# bytes (per piece, from 0.07x the heap's time on runs of "_" to 1.7x on runs of " -",
-# which explore dead ends).
-DEF BACKTRACK_SHORT = 4
+# Where backtracking replaces merging. Against merge_small (callgrind, first 60 documents
+# of each corpus, o200k): from 13 bytes up it takes 17% fewer instructions on debref.zh-cn
+# and 3% fewer on debref.en, the same on kjv and Python code; below 13 the O(n^2) merge is
+# cheaper. Against merge_large it is linear, and with the pair memo below it is also faster
+# from 49 to 256 bytes (debref.zh-cn -9% instructions, debref.en -4%; per piece, from 0.07x
+# the heap's time on runs of "_" to 1.7x on runs of " -", which explore dead ends).
+DEF BACKTRACK_SHORT = 13
+# Pieces that end in a multi-byte code point (CJK words above all) are mostly not ASCII,
+# where merge_small does a lookup per byte pair: from two CJK characters up backtracking
+# is cheaper (callgrind est. cycles, debref.zh-cn: o200k -2.2%, cl100k -2.1%; 4 and 9
+# bytes measured within 0.5% of 6). ASCII pieces never take this branch.
+DEF BACKTRACK_SHORT_UTF8 = 6
 
 cdef inline bint compatible(const Vocab* v, const Backtrack* bt, const uint8_t* p, rank_t a,
                             rank_t b, rank_t limit) noexcept nogil:
@@ -1110,7 +1113,7 @@ cdef inline int merge_piece(const Vocab* v, const uint8_t* s, size_t n, uint64_t
         if cache_get(cache, h, s, n, out):
             return 0
         out.size = start  # a failed get may have pushed part of an entry
-    if v.bt != NULL and n >= BACKTRACK_SHORT:
+    if v.bt != NULL and (n >= BACKTRACK_SHORT or (n >= BACKTRACK_SHORT_UTF8 and s[n - 1] >= 0x80)):
         rc = backtrack_encode(v, s, n, out)
     if rc == -3:
         rc = merge_small(v, s, n, out) if n <= SMALL_PIECE else merge_large(v, s, n, out)

@@ -1,6 +1,6 @@
 """The backtracking encoder for long pieces, held to the merge engine and the reference.
 
-Pieces of 4 bytes and more are encoded by leftmost-longest matching with backtracking
+Pieces of 13 bytes and more are encoded by leftmost-longest matching with backtracking
 (bpe/_core.pyx); `encode_piece_with` runs either engine on any piece, so each is checked on
 pieces of every length, not only where encode() would use it.
 """
