@@ -539,8 +539,8 @@ DEF BACKTRACK_SHORT = 13
 # bytes measured within 0.5% of 6). ASCII pieces never take this branch.
 DEF BACKTRACK_SHORT_UTF8 = 6
 
-cdef inline bint compatible(const Vocab* v, const Backtrack* bt, const uint8_t* p, rank_t a,
-                            rank_t b, rank_t limit) noexcept nogil:
+cdef inline bint compatible(const Backtrack* bt, const uint8_t* p, rank_t a, rank_t b,
+                            rank_t limit) noexcept nogil:
     """Whether BPE on the bytes of a then b (b starting at p) keeps the boundary at p.
 
     Replays the merges that build a and b backwards, newest first. At each step the part of
@@ -598,20 +598,20 @@ cdef extern from *:
     void bpe_store64(uint64_t* p, uint64_t v) noexcept nogil
 
 
-cdef inline bint compatible_memo(const Vocab* v, const Backtrack* bt, const uint8_t* p, rank_t a,
+cdef inline bint compatible_memo(const Backtrack* bt, const uint8_t* p, rank_t a,
                                  rank_t b) noexcept nogil:
-    """compatible(v, bt, p, a, b, NO_RANK), remembered."""
+    """compatible(bt, p, a, b, NO_RANK), remembered."""
     cdef uint64_t key, found
     cdef uint64_t* slot
     cdef bint ok
     if a >> 31:
-        return compatible(v, bt, p, a, b, NO_RANK)
+        return compatible(bt, p, a, b, NO_RANK)
     key = (<uint64_t>a << 32) | b
     slot = &bt.pairs[(key * BPE_K2) >> PAIR_SHIFT]
     found = bpe_load64(slot)
     if (found & ~(<uint64_t>1 << 63)) == key:
         return <bint>(found >> 63)
-    ok = compatible(v, bt, p, a, b, NO_RANK)
+    ok = compatible(bt, p, a, b, NO_RANK)
     bpe_store64(slot, key | (<uint64_t>ok << 63))
     return ok
 
@@ -652,7 +652,7 @@ cdef int backtrack_encode(const Vocab* v, const uint8_t* s, size_t n, RankVec* o
         last = out.data[out.size - 1] if out.size > start else NO_RANK
         end = pos + bt.tok[t].length
         if (live[end >> 6] >> (end & 63)) & 1 and (
-                last == NO_RANK or compatible_memo(v, bt, s + pos, last, t)):
+                last == NO_RANK or compatible_memo(bt, s + pos, last, t)):
             if vec_push(out, t):
                 if live != &local[0]:
                     free(live)
@@ -723,7 +723,7 @@ cdef Backtrack* build_backtrack(const Vocab* v) noexcept nogil:
             if a < r and (v.length[a] == 1 or bt.tok[a].left != NO_RANK):
                 b = vocab_lookup(v, p + v.length[a], n - v.length[a])
                 if b < r and (v.length[b] == 1 or bt.tok[b].left != NO_RANK) and compatible(
-                        v, bt, p + v.length[a], a, b, 0):
+                        bt, p + v.length[a], a, b, 0):
                     bt.tok[r].left = a
                     bt.tok[r].right = b
                     break
