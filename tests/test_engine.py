@@ -134,3 +134,44 @@ def test_piece_cache_under_thread_contention():
 def test_cache_size_must_be_a_power_of_two():
     with pytest.raises(ValueError, match="power of two"):
         _core.CoreBPE(TINY, {}, 0, 1000)
+
+
+# The engine writes the UTF-8 of non-ASCII strs itself (bpe_utf8_write): one 4-byte store per
+# code point and word-at-a-time ASCII runs, per str kind (Latin-1, UCS-2, UCS-4).
+EDGES = "\x00\x7f\x80\xff\u0100\u07ff\u0800\ud7ff\ue000\uffff\U00010000\U0010ffff中é😀 aZ"
+
+
+@settings(max_examples=1500, deadline=None)
+@given(text=st.one_of(
+    st.text(),
+    st.text(alphabet=st.sampled_from(EDGES)),
+    st.text(alphabet=st.characters(max_codepoint=0xFF)),
+    st.text(alphabet=st.characters(max_codepoint=0xFFFF)),
+    st.lists(st.sampled_from(["abcdefgh", "é", "中文", "😀", " ", "\ud800", "xyz1234"])).map("".join),
+))
+def test_utf8_of_equals_python(text):
+    try:
+        want = text.encode("utf-8")
+    except UnicodeEncodeError:
+        with pytest.raises(UnicodeEncodeError):
+            _core.utf8_of(text)
+        return
+    assert _core.utf8_of(text) == want
+
+
+def test_utf8_of_every_code_point():
+    for kind_floor in (0, 0x100, 0x10000):  # the same code points in each str kind
+        for start in range(0, 0x110000, 0x8000):
+            cps = [c for c in range(start, min(start + 0x8000, 0x110000)) if not 0xD800 <= c < 0xE000]
+            text = (chr(kind_floor) if kind_floor else "") + "".join(map(chr, cps))
+            assert _core.utf8_of(text) == text.encode("utf-8"), hex(start)
+
+
+def test_encode_same_before_and_after_python_caches_utf8():
+    enc = bpe.Encoding("tiny", pat_str=patterns.CL100K_PATTERN, mergeable_ranks=train_tiny(SAMPLE.encode(), 60),
+                       special_tokens={})
+    text = SAMPLE + "ÿ" * 9
+    first = enc.encode_ordinary(text)
+    enc._core_bpe.split(text)  # leaves Python's UTF-8 on the str
+    assert enc.encode_ordinary(text) == first
+    assert enc.encode_ordinary_batch([text, SAMPLE], num_threads=1) == [first, enc.encode_ordinary(SAMPLE)]
