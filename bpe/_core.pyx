@@ -231,12 +231,23 @@ cdef inline int vec_push(RankVec* v, rank_t r) noexcept nogil:
 # random and measured 3-20% slower than making ints.
 DEF SHARED_INTS = 4096
 
+# The higher ranks are many (200,000 for o200k) but a text uses few of them often: a
+# direct-mapped table keeps the last int made for each of 4,096 slots (128 KiB of objects,
+# for the life of the process), so a rank seen lately costs an incref, and freeing the list
+# later does not free it. Callgrind est. cycles of encoding and then freeing the lists,
+# first 200 documents: debref.zh-cn o200k -3.6%, cl100k -8.2%; kjv -3.9%; debref.en -2.1%.
+DEF RECENT_INTS = 4096
+DEF RECENT_SHIFT = 20  # 32 - log2(RECENT_INTS)
+
 cdef extern from "Python.h":
     PyObject* new_int "PyLong_FromLongLong"(long long value)
     void list_set_item "PyList_SET_ITEM"(object lst, Py_ssize_t i, PyObject* item)
     void incref "Py_INCREF"(PyObject* o)
+    void xdecref "Py_XDECREF"(PyObject* o)
 
 cdef PyObject* shared_int[SHARED_INTS]
+cdef PyObject* recent_int[RECENT_INTS]  # NULL, or an int of rank recent_rank[slot]
+cdef rank_t recent_rank[RECENT_INTS]
 
 
 cdef int make_shared_ints() except -1:
@@ -256,16 +267,23 @@ cdef list vec_to_list(const RankVec* v):
     cdef list out = PyList_New(v.size)
     cdef size_t k
     cdef rank_t r
+    cdef uint32_t slot
     cdef PyObject* item
     for k in range(v.size):
         r = v.data[k]
         if r < SHARED_INTS:
             item = shared_int[r]
-            incref(item)
         else:
-            item = new_int(r)
-            if item == NULL:
-                raise MemoryError()  # the list is freed with the exception; NULL items are allowed
+            slot = (r * <uint32_t>0x9E3779B1u) >> RECENT_SHIFT
+            item = recent_int[slot]
+            if item == NULL or recent_rank[slot] != r:
+                item = new_int(r)
+                if item == NULL:
+                    raise MemoryError()  # the list is freed with the exception; NULL items are allowed
+                xdecref(recent_int[slot])
+                recent_int[slot] = item
+                recent_rank[slot] = r
+        incref(item)
         list_set_item(out, k, item)  # steals the reference
     return out
 
