@@ -175,3 +175,15 @@ def test_encode_same_before_and_after_python_caches_utf8():
     enc._core_bpe.split(text)  # leaves Python's UTF-8 on the str
     assert enc.encode_ordinary(text) == first
     assert enc.encode_ordinary_batch([text, SAMPLE], num_threads=1) == [first, enc.encode_ordinary(SAMPLE)]
+
+
+def test_piece_cache_tags_that_collide():
+    # One entry for every piece: its one-byte tag (seven bits of the hash) matches some
+    # other piece about once in 128, and the piece must still be compared before use.
+    ranks = train_tiny(SAMPLE.encode(), 80)
+    one = _core.CoreBPE(ranks, {}, 1, cache_entries=1)
+    off = _core.CoreBPE(ranks, {}, 1, cache_entries=0)
+    words = sorted({w for w in SAMPLE.replace("\n", " ").split(" ") if w})
+    pieces = [" " + a + b for a in words for b in words]  # a few thousand distinct pieces
+    for piece in pieces + pieces[::-1]:
+        assert one.encode_ordinary(piece) == off.encode_ordinary(piece), piece
