@@ -88,6 +88,20 @@ def test_scanner_letter_runs_at_word_boundaries(family, pattern, length):
                 assert SCANNERS[family].split(text) == patterns.split(pattern, text), text
 
 
+@pytest.mark.parametrize("family,pattern", FAMILIES)
+def test_scanner_three_byte_runs_in_every_block(family, pattern):
+    # Every 64-code-point block below U+10000 (where CJK lives), in runs of three-byte code
+    # points that span the block's edges, after a space, a letter and other code points.
+    for block in range(0x800 // 64, 0x10000 // 64):
+        if 0xD800 <= block * 64 < 0xE000:
+            continue
+        lo = block * 64
+        before, after = (c if not 0xD800 <= ord(c) < 0xE000 else "" for c in (chr(lo - 1), chr(lo + 64)))
+        run = "".join(map(chr, (lo, lo + 1, lo + 62, lo + 63))) + after
+        for text in (run, " " + run + "'s x", "a" + run[:2] + "1" + run[2:], before + run + " "):
+            assert SCANNERS[family].split(text) == patterns.split(pattern, text), (hex(lo), text)
+
+
 def test_pinned_pattern_differs_from_raw_regex_where_unicode_moved():
     # U+330C0 is a letter for the regex module (Unicode 17) but unassigned for tiktoken.
     import regex
