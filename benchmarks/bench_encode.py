@@ -12,7 +12,9 @@ Corpora are ``../shared/corpus/*.txt`` beside BPE_VOCAB_DIR, or the files given 
 - whole: the corpus as one string.
 
 Before timing, the ids of both are compared on every document: a benchmark of a wrong
-answer is worthless. Output is a Markdown table with MB/s (of UTF-8 input) and ratios.
+answer is worthless. Output is a Markdown table with MB/s (of UTF-8 input) and ratios to
+tiktoken. The shared host drifts between fast and slow modes from one round to the next,
+so each ratio is the median of ratios taken within a round, not a ratio of two medians.
 """
 
 from __future__ import annotations
@@ -150,8 +152,9 @@ def time_call(call, docs) -> float:
     return time.perf_counter() - start
 
 
-def bench(name: str, corpus: Path, repeats: int) -> dict:
-    """MB/s per library and mode: cold, warm, whole (per document) and flat, count (batch)."""
+def bench(name: str, corpus: Path, repeats: int, cold_repeats: int) -> dict:
+    """(MB/s, ratio to tiktoken) per library and mode: cold, warm, whole (per document) and
+    flat, count (batch)."""
     encoders = available(name)
     docs, whole = load_docs(corpus)
     n_bytes = len(whole.encode("utf-8"))
@@ -169,18 +172,28 @@ def bench(name: str, corpus: Path, repeats: int) -> dict:
         if list(call(docs)) != [len(w) for w in want]:
             raise SystemExit(f"{lib} counts on {corpus.name} differ from tiktoken")
     times: dict[str, dict[str, list[float]]] = {}
-    for _ in range(repeats):
+    for round_ in range(max(repeats, cold_repeats)):
         for lib, encode in encoders.items():  # alternate, so drift hits all alike
             t = times.setdefault(lib, {})
-            t.setdefault("cold", []).append(time_cold(lib, name, corpus))
-            t.setdefault("warm", []).append(time_pass(encode, docs))
-            t.setdefault("whole", []).append(time_pass(encode, [whole]))
+            if round_ < cold_repeats:
+                t.setdefault("cold", []).append(time_cold(lib, name, corpus))
+            if round_ < repeats:
+                t.setdefault("warm", []).append(time_pass(encode, docs))
+                t.setdefault("whole", []).append(time_pass(encode, [whole]))
+        if round_ >= repeats:
+            continue
         for lib, call in flat.items():
             times.setdefault(lib, {}).setdefault("flat", []).append(time_call(call, docs))
         for lib, call in counts.items():
             times.setdefault(lib, {}).setdefault("count", []).append(time_call(call, docs))
+    # The host drifts between modes from one round to the next, so each ratio is taken
+    # within a round (tiktoken's time over the library's, in the same mode; flat and count
+    # against tiktoken's warm pass) and the median of those is reported.
+    ref = times["tiktoken"]
     return {
-        lib: {kind: n_bytes / statistics.median(v) / 1e6 for kind, v in kinds.items()}
+        lib: {kind: (n_bytes / statistics.median(v) / 1e6,
+                     statistics.median(b / x for b, x in zip(ref.get(kind, ref["warm"]), v)))
+              for kind, v in kinds.items()}
         for lib, kinds in times.items()
     }
 
@@ -190,6 +203,9 @@ def main() -> None:
     parser.add_argument("--corpus", action="append", type=Path, help="text file (repeatable)")
     parser.add_argument("--encoding", action="append", choices=PATTERN_NAMES)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--cold-repeats", type=int, default=9,
+                        help="fresh processes per library for the cold figure (one pass each is short, "
+                             "so it takes more of them to settle)")
     parser.add_argument("--quick", action="store_true", help="3 repeats")
     parser.add_argument("--cold-child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -202,24 +218,25 @@ def main() -> None:
     if not corpora:
         raise SystemExit("no corpus files: pass --corpus FILE")
     repeats = 3 if args.quick else args.repeats
+    cold_repeats = 3 if args.quick else args.cold_repeats
     affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
     modes = ["cold", "warm", "whole", "flat", "count"]
-    print(f"# one thread (CPUs {affinity}), MB/s of UTF-8 input, median of {repeats}; "
-          "in brackets: the ratio to tiktoken's encode_ordinary in the same mode (flat, count: to its warm)")
+    print(f"# one thread (CPUs {affinity}), MB/s of UTF-8 input, median of {repeats} ({cold_repeats} for cold); "
+          "in brackets: the median over rounds of the ratio to tiktoken's encode_ordinary timed in the same "
+          "round and mode (flat, count: to its warm)")
     print("| encoding | corpus | library | " + " | ".join(modes) + " |")
     print("|---|---|---|" + "---|" * len(modes))
     for name in args.encoding or PATTERN_NAMES:
         for corpus in corpora:
-            r = bench(name, corpus, repeats)
-            base = r["tiktoken"]
+            r = bench(name, corpus, repeats, cold_repeats)
             for lib, speeds in r.items():
                 cells = []
                 for mode in modes:
                     if mode not in speeds:
                         cells.append("")
                         continue
-                    ref = base.get(mode, base["warm"])
-                    cells.append(f"{speeds[mode]:.1f} ({speeds[mode] / ref:.2f}x)")
+                    speed, ratio = speeds[mode]
+                    cells.append(f"{speed:.1f} ({ratio:.2f}x)")
                 print(f"| {name} | {corpus.name} | {lib} | " + " | ".join(cells) + " |", flush=True)
 
 
