@@ -100,11 +100,11 @@ cdef extern from "Python.h":
 # The UTF-8 of a str. ASCII strs are their own UTF-8, and a str whose UTF-8 Python already
 # made keeps it; for the rest we write it ourselves, without the GIL, into a buffer the call
 # frees, rather than through PyUnicode_AsUTF8AndSize, which makes a copy and leaves it on
-# the str for as long as the str lives (memory the caller never asked for; for a fresh
-# process it is also new heap to fault in). Each code point is one 4-byte store whatever
-# its length, and the length only moves the pointer; ASCII runs go four (UCS-2) or eight
-# (Latin-1) code points at a time. debref.zh-cn, o200k, fresh engine per pass, median of
-# 12: 29.6 -> 30.4 MB/s; a second pass over the same strs keeps Python's copy.
+# the str for as long as the str lives (memory the caller never asked for). Each code point
+# is one 4-byte store whatever its length, and the length only moves the pointer; ASCII
+# runs go four (UCS-2) or eight (Latin-1) code points at a time. debref.zh-cn, o200k, fresh
+# engine per pass, median of 12: 29.6 -> 30.4 MB/s. The price: a second pass over the same
+# strs converts them again, where Python's copy would have been at hand.
 cdef extern from *:
     r"""
     typedef struct { const uint8_t* data; Py_ssize_t size; uint8_t* owned; } BpeUtf8;
@@ -112,11 +112,11 @@ cdef extern from *:
     /* With the GIL: 1 when text's UTF-8 is at hand in u (ASCII, or made by Python before),
        0 when bpe_utf8_write must make it, -1 with an exception set. */
     static int bpe_utf8_ready(PyObject* text, BpeUtf8* u) {
+        u->owned = NULL;
     #if PY_VERSION_HEX < 0x030C0000
         if (PyUnicode_READY(text) < 0)
             return -1;
     #endif
-        u->owned = NULL;
         if (PyUnicode_IS_ASCII(text)) {
             u->data = (const uint8_t*)PyUnicode_DATA(text);
             u->size = PyUnicode_GET_LENGTH(text);
