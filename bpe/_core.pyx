@@ -67,31 +67,115 @@ cdef extern from *:
     void bpe_prefetch(const void* p) noexcept nogil
     void bpe_prefetch_write(const void* p) noexcept nogil
 
-# The large tables (slots, trie, piece cache) are read at random, so on a cold start most
-# lookups also miss the TLB. Where the kernel offers transparent huge pages on request,
-# tables of 2 MiB and more are aligned to 2 MiB and ask for them, for their whole 2 MiB
-# pages only (nothing is rounded up: no memory is added).
+# The large tables (slots, trie, token records, piece cache) are read at random, so on a
+# cold start most lookups also miss the TLB, and in a virtual machine a TLB miss walks two
+# sets of page tables. Where the kernel offers transparent huge pages on request, tables of
+# 2 MiB and more get a mapping of their own, 2 MiB-aligned, rounded up to whole 2 MiB
+# pages and advised before its first touch. Through posix_memalign they had come from the
+# heap, where pages freed earlier (already faulted in at 4 KiB) were reused: for o200k
+# only 2 of the token records' 4.8 MB and 4 of the trie's 5.1 MB were on huge pages.
+# The rounding adds 2.1 MB for o200k.
 cdef extern from *:
     """
+    #include <stdint.h>
     #include <stdlib.h>
+    #include <string.h>
     #if defined(__linux__)
     #include <sys/mman.h>
     #endif
+    #define BPE_OWN_MAPPING ((size_t)1 << 20)
+    #if defined(__linux__) && defined(MADV_HUGEPAGE)
+    #define BPE_HUGE ((size_t)2 << 20)
+    static size_t bpe_table_span(size_t size) { return (size + BPE_HUGE - 1) & ~(BPE_HUGE - 1); }
+    #endif
+
+    /* A table of `size` bytes, freed with bpe_table_free(p, size); NULL out of memory. */
     static void* bpe_table_alloc(size_t size) {
     #if defined(__linux__) && defined(MADV_HUGEPAGE)
-        const size_t huge = (size_t)2 << 20;
-        if (size >= huge) {
-            void* p = NULL;
-            if (posix_memalign(&p, huge, size) != 0)
+        if (size >= BPE_HUGE) {
+            size_t span = bpe_table_span(size);
+            uint8_t* m = (uint8_t*)mmap(NULL, span + BPE_HUGE, PROT_READ | PROT_WRITE,
+                                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            uint8_t* p;
+            if (m == (uint8_t*)MAP_FAILED)
                 return NULL;
-            madvise(p, size & ~(huge - 1), MADV_HUGEPAGE);
+            p = (uint8_t*)(((uintptr_t)m + BPE_HUGE - 1) & ~(uintptr_t)(BPE_HUGE - 1));
+            if (p > m)
+                munmap(m, (size_t)(p - m));
+            if (m + BPE_HUGE > p)
+                munmap(p + span, (size_t)(m + BPE_HUGE - p));
+            madvise(p, span, MADV_HUGEPAGE);
             return p;
         }
     #endif
         return malloc(size ? size : 1);
     }
+
+    static void bpe_table_free(void* p, size_t size) {
+        if (p == NULL)
+            return;
+    #if defined(__linux__) && defined(MADV_HUGEPAGE)
+        if (size >= BPE_HUGE) {
+            munmap(p, bpe_table_span(size));
+            return;
+        }
+    #endif
+        free(p);
+    }
+
+    /* Scratch arrays for building the tables, freed with bpe_scratch_free(p). Large ones
+       get a mapping of their own too, so that freeing them returns the memory to the
+       system, where malloc would keep it (30 MB for o200k) for nothing. Their size is in
+       a 64-byte header. */
+    static void* bpe_scratch_alloc(size_t size) {
+        size_t total = size + 64;
+        uint8_t* m;
+    #if defined(__linux__)
+        if (total >= BPE_OWN_MAPPING) {
+            m = (uint8_t*)mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            if (m == (uint8_t*)MAP_FAILED)
+                return NULL;
+        } else
+    #endif
+        {
+            m = (uint8_t*)malloc(total);
+            if (m == NULL)
+                return NULL;
+        }
+        *(size_t*)m = total;
+        return m + 64;
+    }
+
+    static void bpe_scratch_free(void* p) {
+        uint8_t* m = (uint8_t*)p - 64;
+        if (p == NULL)
+            return;
+    #if defined(__linux__)
+        if (*(size_t*)m >= BPE_OWN_MAPPING) {
+            munmap(m, *(size_t*)m);
+            return;
+        }
+    #endif
+        free(m);
+    }
+
+    /* As realloc: NULL (and p untouched) out of memory. */
+    static void* bpe_scratch_grow(void* p, size_t size) {
+        void* q = bpe_scratch_alloc(size);
+        size_t old;
+        if (q != NULL && p != NULL) {
+            old = *(size_t*)((uint8_t*)p - 64) - 64;
+            memcpy(q, p, old < size ? old : size);
+            bpe_scratch_free(p);
+        }
+        return q;
+    }
     """
     void* table_alloc "bpe_table_alloc"(size_t size) noexcept nogil
+    void table_free "bpe_table_free"(void* p, size_t size) noexcept nogil
+    void* scratch_alloc "bpe_scratch_alloc"(size_t size) noexcept nogil
+    void scratch_free "bpe_scratch_free"(void* p) noexcept nogil
+    void* scratch_grow "bpe_scratch_grow"(void* p, size_t size) noexcept nogil
 
 cdef extern from "Python.h":
     const char* PyUnicode_AsUTF8AndSize(object text, Py_ssize_t* size) except NULL
@@ -377,6 +461,7 @@ cdef struct Backtrack:
 
 cdef struct Vocab:
     uint8_t* blob        # all token bytes, concatenated
+    size_t blob_size     #   its size (table_free needs it)
     uint64_t* offset     # per rank: where its bytes start in blob
     uint32_t* length     # per rank: how many bytes, or NO_RANK where no token has this rank
     rank_t n_ranks       # max rank + 1
@@ -838,7 +923,7 @@ cdef Backtrack* build_backtrack(const Vocab* v) noexcept nogil:
     bt.shorter = <rank_t*>table_alloc(v.n_ranks * sizeof(rank_t))
     bt.pairs = <uint64_t*>malloc(PAIR_MEMO * sizeof(uint64_t))
     if bt.tok == NULL or bt.shorter == NULL or bt.pairs == NULL or build_trie(v, bt) or pack_da(v, bt):
-        free_backtrack(bt)
+        free_backtrack(bt, v.n_ranks)
         return NULL
     memset(bt.pairs, 0xFF, PAIR_MEMO * sizeof(uint64_t))  # b = NO_RANK: never a key
     # 1. In rank order, the last merge that builds each token: the split of its bytes into
@@ -879,7 +964,7 @@ cdef Backtrack* build_backtrack(const Vocab* v) noexcept nogil:
                 break
     free(scratch.data)
     if not ok:
-        free_backtrack(bt)
+        free_backtrack(bt, v.n_ranks)
         return NULL
     # 2. Matching only returns buildable tokens: mark the rest in the trie (the compatibility
     #    test still sees them), and make each token's `shorter` the next buildable prefix.
@@ -895,7 +980,7 @@ cdef Backtrack* build_backtrack(const Vocab* v) noexcept nogil:
         bt.shorter[r] = a
     for r in range(v.n_ranks):
         bt.tok[r].shorter = bt.shorter[r]
-    free(bt.shorter)
+    table_free(bt.shorter, v.n_ranks * sizeof(rank_t))
     bt.shorter = NULL
     return bt
 
@@ -924,16 +1009,16 @@ cdef int build_trie(const Vocab* v, Backtrack* bt) noexcept nogil:
         if v.length[r] != NO_RANK:
             m += 1
             total += v.length[r]
-    ranks = <rank_t*>malloc(m * sizeof(rank_t))
-    tmp = <rank_t*>malloc(m * sizeof(rank_t))
-    work = <TrieWork*>malloc(total * sizeof(TrieWork))
-    bt.build = <TrieBuildNode*>malloc(total * sizeof(TrieBuildNode))
-    bt.label = <uint8_t*>malloc(total)
-    bt.node_of = <uint32_t*>malloc(v.n_ranks * sizeof(uint32_t))
+    ranks = <rank_t*>scratch_alloc(m * sizeof(rank_t))
+    tmp = <rank_t*>scratch_alloc(m * sizeof(rank_t))
+    work = <TrieWork*>scratch_alloc(total * sizeof(TrieWork))
+    bt.build = <TrieBuildNode*>scratch_alloc(total * sizeof(TrieBuildNode))
+    bt.label = <uint8_t*>scratch_alloc(total)
+    bt.node_of = <uint32_t*>scratch_alloc(v.n_ranks * sizeof(uint32_t))
     if not (ranks and tmp and work and bt.build and bt.label and bt.node_of):
-        free(ranks)
-        free(tmp)
-        free(work)
+        scratch_free(ranks)
+        scratch_free(tmp)
+        scratch_free(work)
         return -1
     m = 0
     for r in range(v.n_ranks):
@@ -998,9 +1083,9 @@ cdef int build_trie(const Vocab* v, Backtrack* bt) noexcept nogil:
             k = j
         bt.build[w.node].count = <uint16_t>(n_nodes - first)
     bt.n_nodes = n_nodes
-    free(ranks)
-    free(tmp)
-    free(work)
+    scratch_free(ranks)
+    scratch_free(tmp)
+    scratch_free(work)
     return 0
 
 
@@ -1027,15 +1112,15 @@ cdef int da_grow(DaSlot** da, uint32_t** nxt, uint32_t** prv, size_t* cap) noexc
     cdef uint32_t* p
     if grown >= 0x7FFFFFFF:
         return -1
-    d = <DaSlot*>realloc(da[0], grown * sizeof(DaSlot))
+    d = <DaSlot*>scratch_grow(da[0], grown * sizeof(DaSlot))
     if d == NULL:
         return -1
     da[0] = d
-    n = <uint32_t*>realloc(nxt[0], (grown + 1) * sizeof(uint32_t))
+    n = <uint32_t*>scratch_grow(nxt[0], (grown + 1) * sizeof(uint32_t))
     if n == NULL:
         return -1
     nxt[0] = n
-    p = <uint32_t*>realloc(prv[0], (grown + 1) * sizeof(uint32_t))
+    p = <uint32_t*>scratch_grow(prv[0], (grown + 1) * sizeof(uint32_t))
     if p == NULL:
         return -1
     prv[0] = p
@@ -1099,10 +1184,11 @@ cdef int pack_da(const Vocab* v, Backtrack* bt) noexcept nogil:
     build order, parents before children; each node's children take the first base where
     all their slots are free. 0, or -1 out of memory or too many nodes."""
     cdef size_t cap = 4096, i, end = 1  # doubled as needed (so every vocabulary grows it)
-    cdef DaSlot* da = <DaSlot*>malloc(cap * sizeof(DaSlot))
-    cdef uint32_t* nxt = <uint32_t*>malloc((cap + 1) * sizeof(uint32_t))  # the free slots in
-    cdef uint32_t* prv = <uint32_t*>malloc((cap + 1) * sizeof(uint32_t))  # order: see da_grow
-    cdef uint32_t* slot_of = <uint32_t*>malloc(bt.n_nodes * sizeof(uint32_t))
+    cdef DaSlot* da = <DaSlot*>scratch_alloc(cap * sizeof(DaSlot))
+    # nxt and prv: the free slots in order (see da_grow)
+    cdef uint32_t* nxt = <uint32_t*>scratch_alloc((cap + 1) * sizeof(uint32_t))
+    cdef uint32_t* prv = <uint32_t*>scratch_alloc((cap + 1) * sizeof(uint32_t))
+    cdef uint32_t* slot_of = <uint32_t*>scratch_alloc(bt.n_nodes * sizeof(uint32_t))
     cdef int rc = -1
     if da and nxt and prv and slot_of and bt.build[0].count == 256:
         for i in range(cap):
@@ -1126,27 +1212,27 @@ cdef int pack_da(const Vocab* v, Backtrack* bt) noexcept nogil:
                 for i in range(v.n_ranks):
                     bt.tok[i].slot = slot_of[bt.node_of[i]] if v.length[i] != NO_RANK else 0
                     bt.tok[i].base = bt.da[bt.tok[i].slot].base
-                free(bt.node_of)
+                scratch_free(bt.node_of)
                 bt.node_of = NULL
-                free(bt.build)
-                free(bt.label)
+                scratch_free(bt.build)
+                scratch_free(bt.label)
                 bt.build = NULL
                 bt.label = NULL
-    free(da)
-    free(nxt)
-    free(prv)
-    free(slot_of)
+    scratch_free(da)
+    scratch_free(nxt)
+    scratch_free(prv)
+    scratch_free(slot_of)
     return rc
 
 
-cdef void free_backtrack(Backtrack* bt) noexcept nogil:
+cdef void free_backtrack(Backtrack* bt, rank_t n_ranks) noexcept nogil:
     if bt != NULL:
-        free(bt.tok)
-        free(bt.shorter)
-        free(bt.da)
-        free(bt.build)
-        free(bt.label)
-        free(bt.node_of)
+        table_free(bt.tok, n_ranks * sizeof(BtToken))
+        table_free(bt.shorter, n_ranks * sizeof(rank_t))
+        table_free(bt.da, bt.n_da * sizeof(DaSlot))
+        scratch_free(bt.build)
+        scratch_free(bt.label)
+        scratch_free(bt.node_of)
         free(bt.pairs)
         free(bt)
 
@@ -1230,14 +1316,14 @@ cdef inline void cache_put(const PieceCache* cache, uint64_t h, const uint8_t* s
 
 cdef int cache_init(PieceCache* cache, size_t entries, uint32_t entry_size, uint32_t max_piece) noexcept nogil:
     """Allocate a cache of `entries` (a power of two) zeroed entries. 0 or -1 out of memory."""
+    cache.mask = entries - 1  # set first: table_free(entries) needs the size
+    cache.entry_size = entry_size
     cache.entries = <uint8_t*>table_alloc(entries * entry_size)
     cache.tags = <uint8_t*>calloc(entries, 1)
     if cache.entries == NULL or cache.tags == NULL:
         return -1
     # Zero (and so fault in) every page now rather than during the first encodes.
     memset(cache.entries, 0, entries * entry_size)
-    cache.mask = entries - 1
-    cache.entry_size = entry_size
     cache.max_piece = max_piece
     cache.max_tokens = (entry_size - sizeof(CacheHeader) - max_piece) // sizeof(rank_t)
     return 0
@@ -1882,7 +1968,9 @@ cdef class CoreBPE:
             n_slots *= 2
         self.family = family
         self.v.n_ranks = <rank_t>(max_rank + 1) if mergeable_ranks else 0
-        self.v.blob = <uint8_t*>table_alloc(total + 1)
+        self.v.blob_size = total + 1
+        self.v.mask = n_slots - 1  # set before allocating: __dealloc__ frees by these sizes
+        self.v.blob = <uint8_t*>table_alloc(self.v.blob_size)
         self.v.offset = <uint64_t*>table_alloc((self.v.n_ranks + 1) * sizeof(uint64_t))
         self.v.length = <uint32_t*>table_alloc((self.v.n_ranks + 1) * sizeof(uint32_t))
         self.v.slots = <Slot*>table_alloc(n_slots * sizeof(Slot))
@@ -1892,7 +1980,6 @@ cdef class CoreBPE:
         if not (self.v.blob and self.v.offset and self.v.length and self.v.slots and self.v.pair_rank
                 and self.v.filter):
             raise MemoryError()
-        self.v.mask = n_slots - 1
         self.v.filter_mask = (n_slots // 32 if n_slots >= 32 else 1) - 1
         if cache_entries:
             if cache_entries & (cache_entries - 1):
@@ -1935,15 +2022,15 @@ cdef class CoreBPE:
                 self.v.bt = build_backtrack(&self.v)
 
     def __dealloc__(self):
-        free_backtrack(self.v.bt)
-        free(self.v.blob)
-        free(self.v.offset)
-        free(self.v.length)
-        free(self.v.slots)
+        free_backtrack(self.v.bt, self.v.n_ranks)
+        table_free(self.v.blob, self.v.blob_size)
+        table_free(self.v.offset, (self.v.n_ranks + 1) * sizeof(uint64_t))
+        table_free(self.v.length, (self.v.n_ranks + 1) * sizeof(uint32_t))
+        table_free(self.v.slots, (self.v.mask + 1) * sizeof(Slot))
         free(self.v.pair_rank)
         free(self.v.filter)
-        free(self.v.cache.entries)
-        free(self.v.long_cache.entries)
+        table_free(self.v.cache.entries, (self.v.cache.mask + 1) * self.v.cache.entry_size)
+        table_free(self.v.long_cache.entries, (self.v.long_cache.mask + 1) * self.v.long_cache.entry_size)
         free(self.v.cache.tags)
         free(self.v.long_cache.tags)
 
