@@ -1826,8 +1826,9 @@ cdef int encode_text(const Vocab* v, int family, const uint8_t* s, size_t n, Ran
 
 
 # ---------------------------------------------------------------------------------------
-# Piece counting for the trainer: a hash map from piece bytes (pointing into the texts,
-# which stay alive for the call) to their count, filled without the GIL.
+# Piece counting for the trainer: a hash map from piece bytes to their count, filled
+# without the GIL. A piece seen for the first time is copied into the map's arena, so that
+# each text's UTF-8 can be freed as soon as it is counted: the corpus is never held twice.
 
 cdef struct PieceCount:
     const uint8_t* p
@@ -1840,6 +1841,42 @@ cdef struct PieceMap:
     PieceCount* slots
     uint64_t mask
     uint64_t used
+    uint8_t* block       # the arena's newest block (its first 8 bytes: the previous block)
+    size_t free_at       #   where its unused part starts,
+    size_t block_size    #   and its size
+
+
+DEF ARENA_BLOCK = 1 << 20
+
+
+cdef const uint8_t* piece_map_keep(PieceMap* m, const uint8_t* p, size_t n) noexcept nogil:
+    """A copy of p[:n] in the arena, or NULL out of memory."""
+    cdef uint8_t* block
+    cdef size_t size
+    if m.block == NULL or m.free_at + n > m.block_size:
+        size = ARENA_BLOCK if n + 8 <= ARENA_BLOCK else n + 8
+        block = <uint8_t*>malloc(size)
+        if block == NULL:
+            return NULL
+        (<uint8_t**>block)[0] = m.block
+        m.block = block
+        m.free_at = 8
+        m.block_size = size
+    memcpy(m.block + m.free_at, p, n)
+    m.free_at += n
+    return m.block + m.free_at - n
+
+
+cdef void piece_map_free(PieceMap* m) noexcept nogil:
+    cdef uint8_t* block = m.block
+    cdef uint8_t* previous
+    while block != NULL:
+        previous = (<uint8_t**>block)[0]
+        free(block)
+        block = previous
+    m.block = NULL
+    free(m.slots)
+    m.slots = NULL
 
 
 cdef int piece_map_grow(PieceMap* m) noexcept nogil:
@@ -1870,7 +1907,9 @@ cdef int piece_map_add(PieceMap* m, const uint8_t* p, size_t n) noexcept nogil:
             m.slots[i].count += 1
             return 0
         i = (i + 1) & m.mask
-    m.slots[i].p = p
+    m.slots[i].p = piece_map_keep(m, p, n)
+    if m.slots[i].p == NULL:
+        return -1
     m.slots[i].h = h
     m.slots[i].n = <uint32_t>n
     m.slots[i].count = 1
@@ -1913,6 +1952,18 @@ cdef int raise_for_utf8(str text, int bad) except -1:
         raise MemoryError()
     PyUnicode_AsUTF8AndSize(text, &n)  # raises UnicodeEncodeError, with the surrogate's position
     raise SystemError("bpe_utf8_write found a lone surrogate that Python could encode")
+
+
+cdef int prepare_texts(tuple keep, BpeUtf8* us, PyObject** objs, uint8_t* ready) except -1:
+    """For a batch: check that every text is a str, and note its object and whether its
+    UTF-8 is at hand (bpe_utf8_ready); the rest is written without the GIL."""
+    cdef Py_ssize_t k
+    for k in range(len(keep)):
+        if not isinstance(keep[k], str):
+            raise TypeError(f"texts[{k}] is {type(keep[k]).__name__}, not str")
+        objs[k] = <PyObject*>keep[k]
+        ready[k] = bpe_utf8_ready(keep[k], &us[k])
+    return 0
 
 
 def utf8_of(str text):
@@ -2083,11 +2134,7 @@ cdef class CoreBPE:
         try:
             if us == NULL or objs == NULL or ready == NULL or sizes == NULL:
                 raise MemoryError()
-            for k in range(count):
-                if not isinstance(keep[k], str):
-                    raise TypeError(f"texts[{k}] is {type(keep[k]).__name__}, not str")
-                objs[k] = <PyObject*>keep[k]
-                ready[k] = bpe_utf8_ready(keep[k], &us[k])
+            prepare_texts(keep, us, objs, ready)
             with nogil:
                 for k in range(count):
                     if not ready[k]:
@@ -2131,41 +2178,49 @@ cdef class CoreBPE:
         return self.run_batch(texts, True)
 
     def count_pieces(self, list texts):
-        """How often each piece occurs in texts (each split on its own): {bytes: count}."""
-        cdef Py_ssize_t count = len(texts), k
-        cdef Py_ssize_t n
-        cdef const uint8_t** ptrs = <const uint8_t**>malloc((count + 1) * sizeof(uint8_t*))
-        cdef size_t* lens = <size_t*>malloc((count + 1) * sizeof(size_t))
+        """How often each piece occurs in texts (each split on its own): {bytes: count}.
+        Raises UnicodeEncodeError on lone surrogates."""
+        cdef tuple keep = tuple(texts)  # the strs stay alive while the GIL is released
+        cdef Py_ssize_t count = len(keep), k, failed = -1
+        cdef BpeUtf8* us = <BpeUtf8*>calloc(count + 1, sizeof(BpeUtf8))
+        cdef PyObject** objs = <PyObject**>malloc((count + 1) * sizeof(PyObject*))
+        cdef uint8_t* ready = <uint8_t*>malloc(count + 1)
         cdef PieceMap m
-        cdef size_t i, e
+        cdef size_t i, e, n
         cdef uint64_t slot
-        cdef int rc = 0
+        cdef int rc = 0, bad = 0
         cdef const uint8_t* s
         cdef dict out = {}
         m.mask = 1023
         m.used = 0
-        m.slots = <PieceCount*>malloc(1024 * sizeof(PieceCount))
+        m.block = NULL
+        m.slots = <PieceCount*>calloc(1024, sizeof(PieceCount))
         try:
-            if ptrs == NULL or lens == NULL or m.slots == NULL:
+            if us == NULL or objs == NULL or ready == NULL or m.slots == NULL:
                 raise MemoryError()
             if self.family == 0:
                 raise ValueError("this encoding has no compiled scanner")
-            memset(m.slots, 0, 1024 * sizeof(PieceCount))
-            for k in range(count):
-                if not isinstance(texts[k], str):
-                    raise TypeError(f"texts[{k}] is {type(texts[k]).__name__}, not str")
-                ptrs[k] = <const uint8_t*>PyUnicode_AsUTF8AndSize(texts[k], &n)
-                lens[k] = n
+            prepare_texts(keep, us, objs, ready)
             with nogil:
                 for k in range(count):
-                    s = ptrs[k]
+                    if not ready[k]:
+                        bad = bpe_utf8_write(objs[k], &us[k])
+                        if bad:
+                            failed = k
+                            break
+                    s = us[k].data
+                    n = us[k].size
                     i = 0
-                    while i < lens[k] and rc == 0:
-                        e = next_piece(self.family, s, i, lens[k])
+                    while i < n and rc == 0:
+                        e = next_piece(self.family, s, i, n)
                         rc = piece_map_add(&m, s + i, e - i)
                         i = e
+                    free(us[k].owned)  # one text's UTF-8 at a time
+                    us[k].owned = NULL
                     if rc:
                         break
+            if failed >= 0:
+                raise_for_utf8(keep[failed], bad)
             if rc:
                 raise MemoryError()
             for slot in range(m.mask + 1):
@@ -2173,9 +2228,13 @@ cdef class CoreBPE:
                     out[PyBytes_FromStringAndSize(<const char*>m.slots[slot].p, m.slots[slot].n)] = m.slots[slot].count
             return out
         finally:
-            free(ptrs)
-            free(lens)
-            free(m.slots)
+            if us != NULL:
+                for k in range(count):
+                    free(us[k].owned)
+            free(us)
+            free(objs)
+            free(ready)
+            piece_map_free(&m)
 
     def encode_pieces(self, list pieces):
         """Ranks of pieces split elsewhere (the regex path for patterns without a scanner)."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import collections
 import multiprocessing
+import random
+import sys
 
 import pytest
 from hypothesis import given, settings
@@ -55,6 +57,27 @@ def test_same_merges_as_rustbpe_on_kjv():
 
 def _count(texts):
     return bpe.count_pieces(texts, pattern="cl100k")
+
+
+def test_counting_equals_the_regex_split_and_leaves_the_texts_as_they_were():
+    # Distinct pieces past one arena block (1 MiB) and a piece longer than a block, in every
+    # str kind (ASCII, Latin-1, UCS-2, UCS-4); no UTF-8 copy may stay on the strs counted.
+    rng = random.Random(5)
+    letters = "abcdefghijklmnopqrstuvwxyzÉé中文"
+    words = ["".join(rng.choice(letters) for _ in range(rng.randint(1, 30))) for _ in range(60_000)]
+    texts = [" ".join(words[i : i + 500]) for i in range(0, len(words), 500)]
+    texts += ["a" * 1_500_000, "café, 12345 " * 1000, "é 🙂 x\n\n" * 1000, ""]
+    sizes = [sys.getsizeof(t) for t in texts]
+    for name, pat_str in [("o200k", patterns.O200K_PATTERN), ("cl100k", patterns.CL100K_PATTERN),
+                          ("gpt2", patterns.R50K_PATTERN)]:
+        want = collections.Counter(p.encode() for t in texts for p in patterns.split(pat_str, t))
+        assert bpe.count_pieces(texts, pattern=name, num_threads=1) == want, name
+    assert [sys.getsizeof(t) for t in texts] == sizes
+
+
+def test_counting_a_lone_surrogate_raises():
+    with pytest.raises(UnicodeEncodeError, match="surrogates not allowed"):
+        bpe.count_pieces(["fine", "bad \ud800 here"], pattern="o200k", num_threads=1)
 
 
 def test_map_reduce_counting_equals_one_pass():
