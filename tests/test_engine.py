@@ -177,11 +177,13 @@ def test_encode_same_before_and_after_python_caches_utf8():
     assert enc.encode_ordinary_batch([text, SAMPLE], num_threads=1) == [first, enc.encode_ordinary(SAMPLE)]
 
 
-def test_piece_cache_tags_that_collide():
-    # One entry for every piece: its one-byte tag (seven bits of the hash) matches some
-    # other piece about once in 128, and the piece must still be compared before use.
+@pytest.mark.parametrize("entries", [1, 2, 4])
+def test_piece_cache_tags_that_collide(entries):
+    # One set (or two) for every piece: its one-byte tag (seven bits of the hash) matches
+    # some other piece about once in 128, and the piece must still be compared before use,
+    # in either way of the set.
     ranks = train_tiny(SAMPLE.encode(), 80)
-    one = _core.CoreBPE(ranks, {}, 1, cache_entries=1)
+    one = _core.CoreBPE(ranks, {}, 1, cache_entries=entries)
     off = _core.CoreBPE(ranks, {}, 1, cache_entries=0)
     words = sorted({w for w in SAMPLE.replace("\n", " ").split(" ") if w})
     pieces = [" " + a + b for a in words for b in words]  # a few thousand distinct pieces
