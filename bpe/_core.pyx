@@ -2007,16 +2007,56 @@ cdef int raise_for_utf8(str text, int bad) except -1:
     raise SystemError("bpe_utf8_write found a lone surrogate that Python could encode")
 
 
-cdef int prepare_texts(tuple keep, BpeUtf8* us, PyObject** objs, uint8_t* ready) except -1:
-    """For a batch: check that every text is a str, and note its object and whether its
-    UTF-8 is at hand (bpe_utf8_ready); the rest is written without the GIL."""
+# A batch of texts read without the GIL: the strs (held alive by the caller's tuple), and
+# the UTF-8 of each, at hand for ASCII strs and those Python converted before, else
+# written one text at a time and freed as soon as that text is done.
+cdef struct Texts:
+    Py_ssize_t count
+    PyObject** objs
+    BpeUtf8* utf8
+    uint8_t* ready
+
+
+cdef int texts_open(Texts* t, tuple keep) except -1:
+    """Fill t for keep (every item must be a str). Call texts_close(t) in any case."""
     cdef Py_ssize_t k
-    for k in range(len(keep)):
+    t.count = len(keep)
+    t.objs = <PyObject**>malloc((t.count + 1) * sizeof(PyObject*))
+    t.utf8 = <BpeUtf8*>calloc(t.count + 1, sizeof(BpeUtf8))
+    t.ready = <uint8_t*>malloc(t.count + 1)
+    if t.objs == NULL or t.utf8 == NULL or t.ready == NULL:
+        raise MemoryError()
+    for k in range(t.count):
         if not isinstance(keep[k], str):
             raise TypeError(f"texts[{k}] is {type(keep[k]).__name__}, not str")
-        objs[k] = <PyObject*>keep[k]
-        ready[k] = bpe_utf8_ready(keep[k], &us[k])
+        t.objs[k] = <PyObject*>keep[k]
+        t.ready[k] = bpe_utf8_ready(keep[k], &t.utf8[k])
     return 0
+
+
+cdef inline int texts_utf8(Texts* t, Py_ssize_t k) noexcept nogil:
+    """Make text k's UTF-8 ready (t.utf8[k]): 0, or bpe_utf8_write's failure."""
+    if t.ready[k]:
+        return 0
+    return bpe_utf8_write(t.objs[k], &t.utf8[k])
+
+
+cdef inline void texts_done(Texts* t, Py_ssize_t k) noexcept nogil:
+    free(t.utf8[k].owned)
+    t.utf8[k].owned = NULL
+
+
+cdef void texts_close(Texts* t) noexcept:
+    cdef Py_ssize_t k
+    if t.utf8 != NULL:
+        for k in range(t.count):
+            free(t.utf8[k].owned)
+    free(t.utf8)
+    free(t.objs)
+    free(t.ready)
+    t.utf8 = NULL
+    t.objs = NULL
+    t.ready = NULL
 
 
 def utf8_of(str text):
@@ -2178,31 +2218,27 @@ cdef class CoreBPE:
         """
         cdef tuple keep = tuple(texts)  # the strs stay alive while the GIL is released
         cdef Py_ssize_t count = len(keep), k, failed = -1
-        cdef BpeUtf8* us = <BpeUtf8*>calloc(count + 1, sizeof(BpeUtf8))
-        cdef PyObject** objs = <PyObject**>malloc((count + 1) * sizeof(PyObject*))
-        cdef uint8_t* ready = <uint8_t*>malloc(count + 1)
+        cdef Texts t = Texts(0, NULL, NULL, NULL)
         cdef size_t* sizes = <size_t*>malloc((count + 1) * sizeof(size_t))
         cdef RankVec out = RankVec(NULL, 0, 0)
         cdef int rc = 0, bad = 0
         try:
-            if us == NULL or objs == NULL or ready == NULL or sizes == NULL:
+            if sizes == NULL:
                 raise MemoryError()
-            prepare_texts(keep, us, objs, ready)
+            texts_open(&t, keep)
             with nogil:
                 for k in range(count):
-                    if not ready[k]:
-                        bad = bpe_utf8_write(objs[k], &us[k])
-                        if bad:
-                            failed = k
-                            break
+                    bad = texts_utf8(&t, k)
+                    if bad:
+                        failed = k
+                        break
                     if counting:
                         sizes[k] = 0
-                        rc = encode_text(&self.v, self.family, us[k].data, us[k].size, &out, &sizes[k])
+                        rc = encode_text(&self.v, self.family, t.utf8[k].data, t.utf8[k].size, &out, &sizes[k])
                     else:
-                        rc = encode_text(&self.v, self.family, us[k].data, us[k].size, &out, NULL)
+                        rc = encode_text(&self.v, self.family, t.utf8[k].data, t.utf8[k].size, &out, NULL)
                         sizes[k] = out.size
-                    free(us[k].owned)  # one text's UTF-8 at a time
-                    us[k].owned = NULL
+                    texts_done(&t, k)
                     if rc:
                         break
             if failed >= 0:
@@ -2213,12 +2249,7 @@ cdef class CoreBPE:
                 return [sizes[k] for k in range(count)]
             return vec_to_bytearray(&out), [sizes[k] for k in range(count)]
         finally:
-            if us != NULL:
-                for k in range(count):
-                    free(us[k].owned)
-            free(us)
-            free(objs)
-            free(ready)
+            texts_close(&t)
             free(sizes)
             free(out.data)
 
@@ -2235,9 +2266,7 @@ cdef class CoreBPE:
         Raises UnicodeEncodeError on lone surrogates."""
         cdef tuple keep = tuple(texts)  # the strs stay alive while the GIL is released
         cdef Py_ssize_t count = len(keep), k, failed = -1
-        cdef BpeUtf8* us = <BpeUtf8*>calloc(count + 1, sizeof(BpeUtf8))
-        cdef PyObject** objs = <PyObject**>malloc((count + 1) * sizeof(PyObject*))
-        cdef uint8_t* ready = <uint8_t*>malloc(count + 1)
+        cdef Texts t = Texts(0, NULL, NULL, NULL)
         cdef PieceMap m
         cdef size_t i, e, n
         cdef uint64_t slot
@@ -2249,27 +2278,25 @@ cdef class CoreBPE:
         m.block = NULL
         m.slots = <PieceCount*>calloc(1024, sizeof(PieceCount))
         try:
-            if us == NULL or objs == NULL or ready == NULL or m.slots == NULL:
+            if m.slots == NULL:
                 raise MemoryError()
             if self.family == 0:
                 raise ValueError("this encoding has no compiled scanner")
-            prepare_texts(keep, us, objs, ready)
+            texts_open(&t, keep)
             with nogil:
                 for k in range(count):
-                    if not ready[k]:
-                        bad = bpe_utf8_write(objs[k], &us[k])
-                        if bad:
-                            failed = k
-                            break
-                    s = us[k].data
-                    n = us[k].size
+                    bad = texts_utf8(&t, k)
+                    if bad:
+                        failed = k
+                        break
+                    s = t.utf8[k].data
+                    n = t.utf8[k].size
                     i = 0
                     while i < n and rc == 0:
                         e = next_piece(self.family, s, i, n)
                         rc = piece_map_add(&m, s + i, e - i)
                         i = e
-                    free(us[k].owned)  # one text's UTF-8 at a time
-                    us[k].owned = NULL
+                    texts_done(&t, k)
                     if rc:
                         break
             if failed >= 0:
@@ -2281,12 +2308,7 @@ cdef class CoreBPE:
                     out[PyBytes_FromStringAndSize(<const char*>m.slots[slot].p, m.slots[slot].n)] = m.slots[slot].count
             return out
         finally:
-            if us != NULL:
-                for k in range(count):
-                    free(us[k].owned)
-            free(us)
-            free(objs)
-            free(ready)
+            texts_close(&t)
             piece_map_free(&m)
 
     def encode_pieces(self, list pieces):

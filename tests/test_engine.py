@@ -189,3 +189,20 @@ def test_piece_cache_tags_that_collide(entries):
     pieces = [" " + a + b for a in words for b in words]  # a few thousand distinct pieces
     for piece in pieces + pieces[::-1]:
         assert one.encode_ordinary(piece) == off.encode_ordinary(piece), piece
+
+
+@pytest.mark.parametrize("call", ["encode_batch_buffer", "count_batch", "count_pieces"])
+def test_batches_name_the_bad_text(call):
+    # A non-str is refused before any work, by its index; a lone surrogate in the middle of
+    # a batch raises Python's own error after the texts before it were done (the UTF-8
+    # written for those is freed: the debug build's AddressSanitizer run checks that).
+    ranks = {bytes([b]): b for b in range(256)} | {b"ab": 256}
+    core = _core.CoreBPE(ranks, {}, 3)
+    run = getattr(core, call)
+    with pytest.raises(TypeError, match=r"texts\[2\] is bytes, not str"):
+        run(["ab", "中文", b"ab"])
+    with pytest.raises(UnicodeEncodeError, match="surrogates not allowed"):
+        run(["ab", "中文 ab", "x \ud800 y", "é"])
+    # and the engine is left as good as new
+    fresh = getattr(_core.CoreBPE(ranks, {}, 3), call)
+    assert run(["ab", "中文 ab", "é"]) == fresh(["ab", "中文 ab", "é"])
