@@ -1582,6 +1582,33 @@ cdef inline size_t whitespace_run(const uint8_t* s, size_t i, size_t n,
     return i
 
 
+cdef inline size_t o200k_space(const uint8_t* s, size_t i, size_t n) noexcept nogil:
+    """o200k's \\s*[\\r\\n]+ | \\s+(?!\\S) | \\s+ from the whitespace at i."""
+    cdef size_t w, last_start, nl_end
+    w = whitespace_run(s, i, n, &last_start, &nl_end)
+    if nl_end:
+        return nl_end       # \s*[\r\n]+
+    if w == n:
+        return n            # \s+(?!\S) at the end of the text
+    if last_start > i:
+        return last_start   # \s+(?!\S)
+    return w                # \s+
+
+
+cdef inline size_t cl100k_space(const uint8_t* s, size_t i, size_t n, size_t l0) noexcept nogil:
+    """cl100k's \\s++$ | \\s*[\\r\\n] | \\s+(?!\\S) | \\s from the whitespace at i, whose code
+    point is l0 bytes long."""
+    cdef size_t w, last_start, nl_end
+    w = whitespace_run(s, i, n, &last_start, &nl_end)
+    if w == n:
+        return n            # \s++$
+    if nl_end:
+        return nl_end       # \s*[\r\n]: up to the last newline of the run
+    if last_start > i:
+        return last_start   # \s+(?!\S)
+    return i + l0           # \s
+
+
 cdef inline size_t up_to_three_digits(const uint8_t* s, size_t i, size_t n) noexcept nogil:
     """\\p{N}{1,3} from i (the code point at i is known to be \\p{N})."""
     cdef size_t ln, k = 1
@@ -1595,7 +1622,7 @@ cdef inline size_t up_to_three_digits(const uint8_t* s, size_t i, size_t n) noex
 
 # r50k / p50k / gpt2:  's|'t|... | ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s
 cdef size_t next_gpt2(const uint8_t* s, size_t i, size_t n) noexcept nogil:
-    cdef size_t l0, ln, w, last_start, nl_end, e
+    cdef size_t l0, ln, e, w, last_start, nl_end
     cdef uint8_t c0 = cls_at(s, i, &l0), c1
     e = contraction(s, i, n, False)
     if e != i:
@@ -1626,7 +1653,7 @@ cdef size_t next_gpt2(const uint8_t* s, size_t i, size_t n) noexcept nogil:
 # cl100k:  '(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+
 #          | ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s
 cdef size_t next_cl100k(const uint8_t* s, size_t i, size_t n) noexcept nogil:
-    cdef size_t l0, ln, w, last_start, nl_end, e
+    cdef size_t l0, ln, e
     cdef uint8_t c0 = cls_at(s, i, &l0)
     cdef uint8_t b0 = s[i]
     e = contraction(s, i, n, True)
@@ -1652,14 +1679,7 @@ cdef size_t next_cl100k(const uint8_t* s, size_t i, size_t n) noexcept nogil:
         while e < n and (s[e] == 13 or s[e] == 10):
             e += 1
         return e
-    w = whitespace_run(s, i, n, &last_start, &nl_end)
-    if w == n:
-        return n            # \s++$
-    if nl_end:
-        return nl_end       # \s*[\r\n]: up to the last newline of the run
-    if last_start > i:
-        return last_start   # \s+(?!\S)
-    return i + l0           # \s
+    return cl100k_space(s, i, n, l0)
 
 
 # o200k: the letter alternatives without their optional one-code-point prefix.
@@ -1720,16 +1740,40 @@ cdef inline ptrdiff_t ascii_other(const uint8_t* s, size_t i, size_t n, bint sla
     return k
 
 
+# ASCII whitespace at i, for cl100k and o200k. The letter alternatives take it (unless it
+# is \r or \n) as the prefix of letters that follow: 0, go on to the letters. " ?[^\s\p{L}
+# \p{N}]+" takes a space before other ASCII. Else the whitespace alternatives decide,
+# wherever the run ends (they read any code point). -1: a multi-byte code point follows,
+# which may be a letter or other. Indentation and line ends, which are most of the pieces
+# of Python code that are not words, had all gone through the full scanner.
+cdef inline ptrdiff_t ascii_space(const uint8_t* s, size_t i, size_t n, bint o200k) noexcept nogil:
+    cdef uint8_t b
+    if s[i] != 13 and s[i] != 10 and i + 1 < n:
+        b = BYTE_CLASS[s[i + 1]]
+        if b & B_HIGH:
+            return -1
+        if b & C_L:
+            return 0
+        if s[i] == 32 and b & B_OTHER:
+            return ascii_other(s, i, n, o200k)
+    return o200k_space(s, i, n) if o200k else cl100k_space(s, i, n, 1)
+
+
 # cl100k: a letter run, after an optional prefix code point.
 cdef inline ptrdiff_t cl100k_ascii(const uint8_t* s, size_t i, size_t n) noexcept nogil:
     cdef size_t k = i
+    cdef ptrdiff_t e
     cdef uint8_t c = BYTE_CLASS[s[i]]
     if c & C_N:
         return ascii_digits(s, i, n)
     if not (c & C_L):
-        if i + 1 >= n or s[i] == 13 or s[i] == 10 or s[i] == 39:
+        if c & C_WS:
+            e = ascii_space(s, i, n, False)
+            if e != 0:
+                return e
+        elif i + 1 >= n or s[i] == 39:
             return -1  # an apostrophe may start a contraction
-        if not (BYTE_CLASS[s[i + 1]] & C_L):
+        elif not (BYTE_CLASS[s[i + 1]] & C_L):
             return ascii_other(s, i, n, False)
         k = i + 1
     k = ascii_run(s, k, n, True)  # [A-Za-z]*
@@ -1746,13 +1790,18 @@ cdef inline ptrdiff_t cl100k_ascii(const uint8_t* s, size_t i, size_t n) noexcep
 # instructions).
 cdef inline ptrdiff_t o200k_ascii(const uint8_t* s, size_t i, size_t n) noexcept nogil:
     cdef size_t k = i
+    cdef ptrdiff_t e
     cdef uint8_t c = BYTE_CLASS[s[i]]
     if c & C_N:
         return ascii_digits(s, i, n)
     if not (c & C_L):
-        if i + 1 >= n or s[i] == 13 or s[i] == 10:
+        if c & C_WS:
+            e = ascii_space(s, i, n, True)
+            if e != 0:
+                return e
+        elif i + 1 >= n:
             return -1
-        if not (BYTE_CLASS[s[i + 1]] & C_L):
+        elif not (BYTE_CLASS[s[i + 1]] & C_L):
             return ascii_other(s, i, n, True)
         k = i + 1  # the one-code-point prefix
     while k < n and BYTE_CLASS[s[k]] & C_UP:
@@ -1766,7 +1815,7 @@ cdef inline ptrdiff_t o200k_ascii(const uint8_t* s, size_t i, size_t n) noexcept
 # o200k: [^\r\n\p{L}\p{N}]?[UP]*[LO]+(?i:'s|...)? | [^\r\n\p{L}\p{N}]?[UP]+[LO]*(?i:'s|...)?
 #        | \p{N}{1,3} | ?[^\s\p{L}\p{N}]+[\r\n/]* | \s*[\r\n]+ | \s+(?!\S) | \s+
 cdef size_t next_o200k(const uint8_t* s, size_t i, size_t n) noexcept nogil:
-    cdef size_t l0, ln, w, last_start, nl_end
+    cdef size_t l0, ln
     cdef ptrdiff_t e = -1
     cdef uint8_t c0 = cls_at(s, i, &l0)
     cdef uint8_t b0 = s[i]
@@ -1800,14 +1849,7 @@ cdef size_t next_o200k(const uint8_t* s, size_t i, size_t n) noexcept nogil:
         while <size_t>e < n and (s[e] == 13 or s[e] == 10 or s[e] == 47):
             e += 1
         return e
-    w = whitespace_run(s, i, n, &last_start, &nl_end)
-    if nl_end:
-        return nl_end       # \s*[\r\n]+
-    if w == n:
-        return n            # \s+(?!\S) at the end of the text
-    if last_start > i:
-        return last_start   # \s+(?!\S)
-    return w                # \s+
+    return o200k_space(s, i, n)
 
 
 # The ASCII fast paths are inlined here and the full scanners called when they decline:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -86,6 +88,21 @@ def test_scanner_letter_runs_at_word_boundaries(family, pattern, length):
         for ending in _ENDINGS:
             for text in (word + ending, " " + word + ending + " z", "!" + word + ending):
                 assert SCANNERS[family].split(text) == patterns.split(pattern, text), text
+
+
+# Whitespace takes an ASCII path too (the whitespace alternatives, a space before other,
+# the prefix of a letter run): every string of up to four code points over whitespace of
+# each kind, the code points whitespace can be a prefix of or run into, and non-ASCII ones
+# that are whitespace, a letter and other.
+_AROUND_SPACE = " \t\n\r\x0ba,'1/\xa0中—"
+
+
+@pytest.mark.parametrize("family,pattern", FAMILIES)
+def test_scanner_whitespace_exhaustively(family, pattern):
+    for length in range(1, 5):
+        for chars in itertools.product(_AROUND_SPACE, repeat=length):
+            text = "".join(chars)
+            assert SCANNERS[family].split(text) == patterns.split(pattern, text), text
 
 
 @pytest.mark.parametrize("family,pattern", FAMILIES)
