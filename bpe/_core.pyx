@@ -102,8 +102,7 @@ cdef extern from *:
             p = (uint8_t*)(((uintptr_t)m + BPE_HUGE - 1) & ~(uintptr_t)(BPE_HUGE - 1));
             if (p > m)
                 munmap(m, (size_t)(p - m));
-            if (m + BPE_HUGE > p)
-                munmap(p + span, (size_t)(m + BPE_HUGE - p));
+            munmap(p + span, (size_t)(m + BPE_HUGE - p));  /* p - m < BPE_HUGE: never empty */
             madvise(p, span, MADV_HUGEPAGE);
             return p;
         }
@@ -147,9 +146,10 @@ cdef extern from *:
     }
 
     static void bpe_scratch_free(void* p) {
-        uint8_t* m = (uint8_t*)p - 64;
+        uint8_t* m;
         if (p == NULL)
             return;
+        m = (uint8_t*)p - 64;
     #if defined(__linux__)
         if (*(size_t*)m >= BPE_OWN_MAPPING) {
             munmap(m, *(size_t*)m);
@@ -1255,7 +1255,8 @@ cdef void free_backtrack(Backtrack* bt, rank_t n_ranks) noexcept nogil:
 # miss, a cache hit costs one. Many threads read and write it at once without a lock:
 # each entry has a sequence number that a writer makes odd while it writes (skipping the
 # entry when another writer holds it) and a reader checks before and after copying; a
-# torn read is a miss, never a wrong answer. Memory: a fixed number of 128-byte entries.
+# torn read is a miss, never a wrong answer. Memory: a fixed number of entries per tier
+# (64, 128 or 512 bytes each, see CACHE_PIECE).
 #
 # A piece may sit in either entry of a pair (its set): 2i and 2i + 1. Direct-mapped, the
 # 16K pieces of debref.zh-cn that are not tokens evicted one another in a 32K-entry cache:
@@ -1279,11 +1280,11 @@ cdef inline CacheHeader* cache_entry(const PieceCache* cache, size_t i) noexcept
     return <CacheHeader*>(cache.entries + i * cache.entry_size)
 
 
-# Each entry also has a one-byte tag in an array of its own (32 KiB by default), so that a
-# piece the cache does not hold is known to miss without reading its entry. On a cold pass
-# nearly every lookup misses, and the entries (4 MiB, zeroed when the engine was built) are
-# in no cache level: perf put 13% of a fresh process's pass over debref.zh-cn on the load
-# of the entry's header. A miss now only prefetches the entry for the put that follows the
+# Each entry also has a one-byte tag in an array of its own (50 KiB for the three tiers by
+# default), so that a piece the cache does not hold is known to miss without reading its
+# entry. On a cold pass nearly every lookup misses, and the entries (4 MiB then, zeroed
+# when the engine was built) are in no cache level: perf put 13% of a fresh process's pass
+# over debref.zh-cn on the load of the entry's header. A miss now only prefetches the entry for the put that follows the
 # merge. Fresh process, one pass, o200k, median of 14 (8 for the others), alternating:
 # debref.zh-cn 30.9 -> 34.7 MB/s, debref.en 41.2 -> 45.8, kjv 80.4 -> 86.7; warm passes
 # gain too (debref.en 56.7 -> 66.4), since a lookup that will miss no longer reads the
