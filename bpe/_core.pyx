@@ -8,6 +8,7 @@
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
 from cpython.list cimport PyList_New
 from cpython.number cimport PyNumber_Index
+from cpython.sequence cimport PySequence_Check
 from cpython.ref cimport PyObject
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
@@ -36,7 +37,8 @@ cdef extern from *:
     const uint64_t BPE_K1
     const uint64_t BPE_K2
 
-# Atomics for the piece cache's sequence locks (GCC and Clang builtins).
+# Atomics for the piece cache's sequence locks and entries, and the pair memo (GCC and
+# Clang builtins).
 cdef extern from *:
     """
     static inline uint32_t bpe_load_acquire(const uint32_t* p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
@@ -49,6 +51,9 @@ cdef extern from *:
     static inline void bpe_fence_release(void) { __atomic_thread_fence(__ATOMIC_RELEASE); }
     static inline uint8_t bpe_load_tag(const uint8_t* p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
     static inline void bpe_store_tag(uint8_t* p, uint8_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
+    static inline void bpe_store_relaxed(uint32_t* p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
+    static inline uint64_t bpe_load64(const uint64_t* p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+    static inline void bpe_store64(uint64_t* p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
     """
     uint32_t bpe_load_acquire(const uint32_t* p) noexcept nogil
     uint32_t bpe_load_relaxed(const uint32_t* p) noexcept nogil
@@ -58,6 +63,9 @@ cdef extern from *:
     void bpe_fence_release() noexcept nogil
     uint8_t bpe_load_tag(const uint8_t* p) noexcept nogil
     void bpe_store_tag(uint8_t* p, uint8_t v) noexcept nogil
+    void bpe_store_relaxed(uint32_t* p, uint32_t v) noexcept nogil
+    uint64_t bpe_load64(const uint64_t* p) noexcept nogil
+    void bpe_store64(uint64_t* p, uint64_t v) noexcept nogil
 
 cdef extern from *:
     """
@@ -206,11 +214,13 @@ cdef extern from *:
             u->size = PyUnicode_GET_LENGTH(text);
             return 1;
         }
+    #ifndef Py_GIL_DISABLED  /* without a GIL another thread may be making that UTF-8 now */
         if (PyUnicode_IS_COMPACT(text) && ((PyCompactUnicodeObject*)text)->utf8 != NULL) {
             u->data = (const uint8_t*)((PyCompactUnicodeObject*)text)->utf8;
             u->size = ((PyCompactUnicodeObject*)text)->utf8_length;
             return 1;
         }
+    #endif
         return 0;
     }
 
@@ -329,6 +339,18 @@ DEF SHARED_INTS = 4096
 DEF RECENT_INTS = 4096
 DEF RECENT_SHIFT = 20  # 32 - log2(RECENT_INTS)
 
+cdef extern from *:
+    """
+    #ifdef Py_GIL_DISABLED
+    #define BPE_FREE_THREADED 1
+    #else
+    #define BPE_FREE_THREADED 0
+    #endif
+    """
+    # The recent-int slots are a plain array that the GIL guards; without a GIL every high
+    # rank gets a new int instead.
+    const bint FREE_THREADED "BPE_FREE_THREADED"
+
 cdef extern from "Python.h":
     PyObject* new_int "PyLong_FromLongLong"(long long value)
     void list_set_item "PyList_SET_ITEM"(object lst, Py_ssize_t i, PyObject* item)
@@ -363,6 +385,12 @@ cdef list vec_to_list(const RankVec* v):
         r = v.data[k]
         if r < SHARED_INTS:
             item = shared_int[r]
+        elif FREE_THREADED:
+            item = new_int(r)
+            if item == NULL:
+                raise MemoryError()
+            list_set_item(out, k, item)
+            continue
         else:
             slot = (r * <uint32_t>0x9E3779B1u) >> RECENT_SHIFT
             item = recent_int[slot]
@@ -410,9 +438,8 @@ DEF CACHE_PIECE = 48
 DEF LONG_PIECE = 256
 
 cdef struct CacheHeader:
-    uint32_t seq
-    uint16_t length
-    uint16_t n_tokens
+    uint32_t seq         # the sequence lock
+    uint32_t shape       # the piece's length | its number of tokens << 16
 
 cdef struct PieceCache:
     uint8_t* entries     # NULL: off
@@ -599,12 +626,14 @@ cdef int merge_small(const Vocab* v, const uint8_t* s, size_t n, RankVec* out) n
     cdef rank_t pair_rank[SMALL_PIECE]
     cdef size_t m = n, k, best
     cdef rank_t r, best_rank
+    if n == 0:
+        return 0  # an empty piece (a pattern that matches the empty string) has no tokens
     for k in range(n + 1):
         start[k] = k
     for k in range(n):
         part_rank[k] = v.byte_rank[s[k]]
-    for k in range(n - 1):
-        pair_rank[k] = vocab_lookup(v, s + k, 2)
+    for k in range(1, n):  # not range(n - 1): n is unsigned
+        pair_rank[k - 1] = vocab_lookup(v, s + k - 1, 2)
     while m > 1:
         best_rank = NO_RANK
         best = 0
@@ -822,15 +851,6 @@ cdef inline bint compatible(const Backtrack* bt, const uint8_t* p, rank_t a, ran
 DEF PAIR_MEMO = 8192
 DEF PAIR_SHIFT = 51  # 64 - log2(PAIR_MEMO)
 
-cdef extern from *:
-    """
-    static inline uint64_t bpe_load64(const uint64_t* p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
-    static inline void bpe_store64(uint64_t* p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
-    """
-    uint64_t bpe_load64(const uint64_t* p) noexcept nogil
-    void bpe_store64(uint64_t* p, uint64_t v) noexcept nogil
-
-
 cdef inline bint compatible_memo(const Backtrack* bt, const uint8_t* p, rank_t a,
                                  rank_t b) noexcept nogil:
     """compatible(bt, p, a, b, NO_RANK), remembered."""
@@ -879,6 +899,8 @@ cdef int backtrack_encode(const Vocab* v, const uint8_t* s, size_t n, RankVec* o
     cdef rank_t t, last
     if live == NULL:
         return -1
+    if n == 0:
+        return 0
     memset(live, 0xFF, ((n >> 6) + 1) * sizeof(uint64_t))
     t = longest_match(bt, s, 0, n)
     while pos < n:
@@ -1331,22 +1353,33 @@ cdef inline bint cache_get(const PieceCache* cache, uint64_t h, const uint8_t* s
     return False
 
 
+# Readers and writers share an entry without a lock, so every access to it is atomic
+# (relaxed: plain loads and stores on x86-64 and ARM); a plain memcpy racing with a writer
+# would be undefined behaviour, and the compiler could reload a count after checking it.
+# The piece is stored as zero-padded little-endian words, compared a word at a time.
 cdef inline bint cache_read(const PieceCache* cache, size_t i, const uint8_t* s, size_t n,
                             RankVec* out) noexcept nogil:
     """Append the ranks of entry i when it holds s[:n]."""
     cdef CacheHeader* e = cache_entry(cache, i)
-    cdef const uint8_t* piece = <const uint8_t*>(e + 1)
+    cdef const uint64_t* words = <const uint64_t*>(e + 1)
+    cdef const uint32_t* stored = <const uint32_t*>(<const uint8_t*>words + cache.max_piece)
     cdef rank_t tokens[62]
-    cdef uint32_t before, k, count
+    cdef uint32_t before, k, count, shape
+    cdef size_t w
     before = bpe_load_acquire(&e.seq)
-    if before == 0 or before & 1 or e.length != n:
+    if before == 0 or before & 1:
         return False
-    if memcmp(piece, s, n) != 0:
+    shape = bpe_load_relaxed(&e.shape)
+    if (shape & 0xFFFF) != n:
         return False
-    count = e.n_tokens
+    for w in range(0, n, 8):
+        if bpe_load64(&words[w >> 3]) != load_le(s + w, n - w):
+            return False
+    count = shape >> 16
     if count > cache.max_tokens:
         return False
-    memcpy(tokens, piece + cache.max_piece, count * sizeof(rank_t))
+    for k in range(count):
+        tokens[k] = bpe_load_relaxed(&stored[k])
     bpe_fence_acquire()
     if bpe_load_relaxed(&e.seq) != before:
         return False
@@ -1358,17 +1391,19 @@ cdef inline bint cache_read(const PieceCache* cache, size_t i, const uint8_t* s,
 
 cdef inline void cache_put(const PieceCache* cache, uint64_t h, const uint8_t* s, size_t n,
                            const rank_t* tokens, size_t count) noexcept nogil:
-    cdef size_t i = cache_victim(cache, h, cache_set(cache, h))
+    cdef size_t i = cache_victim(cache, h, cache_set(cache, h)), w, k
     cdef CacheHeader* e = cache_entry(cache, i)
-    cdef uint8_t* piece = <uint8_t*>(e + 1)
+    cdef uint64_t* words = <uint64_t*>(e + 1)
+    cdef uint32_t* stored = <uint32_t*>(<uint8_t*>words + cache.max_piece)
     cdef uint32_t seq = bpe_load_relaxed(&e.seq)
     if count > cache.max_tokens or seq & 1 or not bpe_cas_acquire(&e.seq, seq, seq + 1):
         return  # too many tokens, or another thread is writing this entry
     bpe_fence_release()
-    e.length = <uint16_t>n
-    e.n_tokens = <uint16_t>count
-    memcpy(piece, s, n)
-    memcpy(piece + cache.max_piece, tokens, count * sizeof(rank_t))
+    bpe_store_relaxed(&e.shape, <uint32_t>n | (<uint32_t>count << 16))
+    for w in range(0, n, 8):
+        bpe_store64(&words[w >> 3], load_le(s + w, n - w))
+    for k in range(count):
+        bpe_store_relaxed(&stored[k], tokens[k])
     bpe_store_tag(&cache.tags[i], cache_tag(h))                         # under the lock: in
     bpe_store_release(&e.seq, seq + 2 if seq + 2 != 0 else 2)          # the writers' order
 
@@ -1390,7 +1425,10 @@ cdef int cache_init(PieceCache* cache, size_t entries, uint32_t entry_size, uint
 
 cdef inline int encode_piece(const Vocab* v, const uint8_t* s, size_t n, RankVec* out) noexcept nogil:
     """Append the ranks of one piece. 0 on success, -1 out of memory, -2-b: byte b has no rank."""
-    cdef rank_t r = vocab_lookup(v, s, n)
+    cdef rank_t r
+    if n == 0:
+        return 0  # a split pattern may match the empty string: no bytes, no tokens
+    r = vocab_lookup(v, s, n)
     if r != NO_RANK:
         return vec_push(out, r)
     return merge_piece(v, s, n, hash_bytes(s, n, load_head(s, n)) if 3 <= n <= LONG_PIECE else 0, out)
@@ -2128,6 +2166,13 @@ def utf8_of(str text):
         free(u.owned)
 
 
+cdef size_t array_bytes(size_t count, size_t item) except? 0:
+    """count * item, or OverflowError when that does not fit in size_t (32-bit targets)."""
+    if item and count > (<size_t>-1) // item:
+        raise OverflowError(f"a table of {count:,} entries of {item} bytes does not fit in memory")
+    return count * item
+
+
 cdef class CoreBPE:
     """Rank table, piece cache and scanner: the compiled part of an Encoding.
 
@@ -2157,12 +2202,23 @@ cdef class CoreBPE:
         cdef rank_t r
         cdef bytes tok
         cdef object rank_obj
+        if self.v.blob != NULL:
+            raise RuntimeError("CoreBPE.__init__ was called twice: build a new CoreBPE instead")
         for tok, rank_obj in mergeable_ranks.items():
+            if type(tok) is not bytes:
+                raise TypeError(f"token {tok!r} is {type(tok).__name__}, not bytes")
+            if type(rank_obj) is not int:
+                raise TypeError(f"rank {rank_obj!r} of token {tok!r} is {type(rank_obj).__name__}, not int")
             if not 0 <= rank_obj < NO_RANK:
                 raise ValueError(f"rank {rank_obj!r} of token {tok!r} is outside 0..{NO_RANK - 1}")
             total += len(tok)
             if rank_obj > max_rank:
                 max_rank = rank_obj
+        # Tables are sized by the largest rank: refuse ranks so sparse that they would take
+        # gigabytes for a few tokens (this also keeps n_ranks + 1 far below 2**32).
+        if max_rank > 4 * <uint64_t>len(mergeable_ranks) + (1 << 20):
+            raise ValueError(f"the largest rank is {max_rank:,} for only {len(mergeable_ranks):,} "
+                             "tokens: ranks this sparse are not supported")
         while n_slots < 2 * len(mergeable_ranks):
             n_slots *= 2
         self.family = family
@@ -2170,9 +2226,9 @@ cdef class CoreBPE:
         self.v.blob_size = total + 1
         self.v.mask = n_slots - 1  # set before allocating: __dealloc__ frees by these sizes
         self.v.blob = <uint8_t*>table_alloc(self.v.blob_size)
-        self.v.offset = <uint64_t*>table_alloc((self.v.n_ranks + 1) * sizeof(uint64_t))
-        self.v.length = <uint32_t*>table_alloc((self.v.n_ranks + 1) * sizeof(uint32_t))
-        self.v.slots = <Slot*>table_alloc(n_slots * sizeof(Slot))
+        self.v.offset = <uint64_t*>table_alloc(array_bytes(<size_t>self.v.n_ranks + 1, sizeof(uint64_t)))
+        self.v.length = <uint32_t*>table_alloc(array_bytes(<size_t>self.v.n_ranks + 1, sizeof(uint32_t)))
+        self.v.slots = <Slot*>table_alloc(array_bytes(n_slots, sizeof(Slot)))
         self.v.pair_rank = <rank_t*>malloc(65536 * sizeof(rank_t))
         # Filter: one 64-bit word per 32 slots, 4 to 8 bits per token.
         self.v.filter = <uint64_t*>calloc(n_slots // 32 if n_slots >= 32 else 1, sizeof(uint64_t))
@@ -2224,8 +2280,8 @@ cdef class CoreBPE:
     def __dealloc__(self):
         free_backtrack(self.v.bt, self.v.n_ranks)
         table_free(self.v.blob, self.v.blob_size)
-        table_free(self.v.offset, (self.v.n_ranks + 1) * sizeof(uint64_t))
-        table_free(self.v.length, (self.v.n_ranks + 1) * sizeof(uint32_t))
+        table_free(self.v.offset, (<size_t>self.v.n_ranks + 1) * sizeof(uint64_t))
+        table_free(self.v.length, (<size_t>self.v.n_ranks + 1) * sizeof(uint32_t))
         table_free(self.v.slots, (self.v.mask + 1) * sizeof(Slot))
         free(self.v.pair_rank)
         free(self.v.filter)
@@ -2479,35 +2535,54 @@ cdef class CoreBPE:
     # -- decoding ------------------------------------------------------------------------
 
     def decode_bytes(self, tokens):
-        """The bytes of a sequence of token ids; KeyError for an id no token has."""
-        cdef list ids = tokens if type(tokens) is list else list(tokens)
-        cdef Py_ssize_t count = len(ids), k
+        """The bytes of a sequence of token ids; KeyError for an id no token has.
+
+        Each id is converted once (``__index__``, as tiktoken does) into a C array before
+        anything is sized or copied, from a snapshot of ``tokens``: Python code that an id's
+        conversion runs cannot change what is copied."""
+        cdef list ids
+        cdef Py_ssize_t count, k
         cdef size_t total = 0, pos = 0
+        cdef uint32_t* c_ids = NULL
         cdef uint32_t t
+        cdef object item
         cdef bytes special
         cdef bytes result
         cdef char* dst
-        for k in range(count):
-            t = PyNumber_Index(ids[k])  # ints only, as tiktoken: 1.5 is a TypeError
-            if t < self.v.n_ranks and self.v.length[t] != NO_RANK:
-                total += self.v.length[t]
-            else:
-                special = self.special_decoder.get(t)
-                if special is None:
-                    raise KeyError(f"Invalid token for decoding: {t}")
-                total += len(special)
-        result = PyBytes_FromStringAndSize(NULL, total)
-        dst = PyBytes_AS_STRING(result)
-        for k in range(count):
-            t = ids[k]
-            if t < self.v.n_ranks and self.v.length[t] != NO_RANK:
-                memcpy(dst + pos, self.v.blob + self.v.offset[t], self.v.length[t])
-                pos += self.v.length[t]
-            else:
-                special = self.special_decoder[t]
-                memcpy(dst + pos, <const char*>special, len(special))
-                pos += len(special)
-        return result
+        if isinstance(tokens, str) or not PySequence_Check(tokens):
+            raise TypeError(f"'{type(tokens).__name__}' object is not an instance of 'Sequence'")
+        ids = list(tokens)
+        count = len(ids)
+        c_ids = <uint32_t*>malloc((count + 1) * sizeof(uint32_t))
+        if c_ids == NULL:
+            raise MemoryError()
+        try:
+            for k in range(count):
+                item = ids[k]
+                c_ids[k] = item if type(item) is int else PyNumber_Index(item)  # 1.5: TypeError
+            for k in range(count):
+                t = c_ids[k]
+                if t < self.v.n_ranks and self.v.length[t] != NO_RANK:
+                    total += self.v.length[t]
+                else:
+                    special = self.special_decoder.get(t)
+                    if special is None:
+                        raise KeyError(f"Invalid token for decoding: {t}")
+                    total += len(special)
+            result = PyBytes_FromStringAndSize(NULL, total)
+            dst = PyBytes_AS_STRING(result)
+            for k in range(count):
+                t = c_ids[k]
+                if t < self.v.n_ranks and self.v.length[t] != NO_RANK:
+                    memcpy(dst + pos, self.v.blob + self.v.offset[t], self.v.length[t])
+                    pos += self.v.length[t]
+                else:
+                    special = self.special_decoder[t]
+                    memcpy(dst + pos, <const char*>special, len(special))
+                    pos += len(special)
+            return result
+        finally:
+            free(c_ids)
 
     def decode_single_token_bytes(self, token):
         cdef uint32_t t = PyNumber_Index(token)
