@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import bisect
 
-from bpe import _reference
+from bpe import _reference, patterns
 
 
 def _is_all_space(token_bytes: bytes) -> bool:
@@ -50,7 +50,7 @@ def encode_with_unstable(enc, text: str, allowed_special) -> tuple[list[int], li
         start = match.end()
     segments.append((text[start:], None))
     for segment, special in segments:
-        for piece in enc._split_regex.findall(segment):
+        for piece in patterns.findall(enc._split_regex, segment, enc._pat_str):
             piece_tokens = enc._encode_single_piece(piece)
             tokens += piece_tokens
             last_piece_len = len(piece_tokens)

@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+from bpe._files import open_atomic, write_atomic
+
 EXAMPLES = """\
 examples:
   bpe                                          encode the standard library with o200k_base, time it
@@ -52,7 +54,7 @@ class _Parser(argparse.ArgumentParser):
 
 def tokenizer(spec: str):
     """The Encoding that ``--tokenizer`` names; a UserError saying why when there is none."""
-    from bpe.registry import open_tokenizer
+    from bpe._open import open_tokenizer
 
     try:
         return open_tokenizer(spec)
@@ -205,22 +207,16 @@ def _encode_bin(enc, paths: list[Path], encode, args) -> int:
     stats = {"bytes": 0, "replaced": 0}
     n_tokens = 0
     bar = _bar("encoding", paths, args.quiet)
-    tmp = out.with_name(out.name + ".tmp")
-    try:
-        with open(tmp, "wb") as f:
-            for path in paths or [None]:
-                for text in _texts(enc, path, stats):
-                    ids = np.asarray(encode(text), dtype=dtype)
-                    f.write(ids.tobytes())
-                    n_tokens += len(ids)
-                    bar(stats["bytes"])
-                if eot is not None:
-                    f.write(np.asarray([eot], dtype=dtype).tobytes())
-                    n_tokens += 1
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with open_atomic(out) as f:
+        for path in paths or [None]:
+            for text in _texts(enc, path, stats):
+                ids = np.asarray(encode(text), dtype=dtype)
+                f.write(ids.tobytes())
+                n_tokens += len(ids)
+                bar(stats["bytes"])
+            if eot is not None:
+                f.write(np.asarray([eot], dtype=dtype).tobytes())
+                n_tokens += 1
     bar.close(stats["bytes"])
     meta = {
         "format": "bpe-tokens", "version": 1, "tokenizer": args.tokenizer, "encoding": enc.name,
@@ -228,7 +224,7 @@ def _encode_bin(enc, paths: list[Path], encode, args) -> int:
         "bytes": stats["bytes"], "documents": max(1, len(paths)), "eot": eot,
         "files": [str(p) for p in paths],
     }
-    Path(str(out) + ".json").write_text(json.dumps(meta, indent=1) + "\n")
+    write_atomic(str(out) + ".json", json.dumps(meta, indent=1) + "\n")
     if not args.quiet:
         print(f"wrote {out}: {n_tokens:,} tokens ({meta['dtype']}) from {_human(stats['bytes'])}, "
               f"{stats['bytes'] / max(n_tokens, 1):.2f} bytes per token; {out}.json describes it",
@@ -347,7 +343,7 @@ def cmd_show(args) -> int:
     ids = enc.encode(text, allowed_special="all") if args.allow_special else enc.encode_ordinary(text)
     units = _view.units(enc, ids)
     if args.html:
-        Path(args.html).write_text(_view.html(units, enc.name, text), encoding="utf-8")
+        write_atomic(args.html, _view.html(units, enc.name, text))
         print(f"wrote {args.html}: {len(ids):,} tokens", file=sys.stderr)
         return 0
     colour = {"auto": sys.stdout.isatty(), "always": True, "never": False}[args.color]
@@ -503,7 +499,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="split pattern: gpt2, cl100k, o200k (default) or a regex")
     p.add_argument("--special", action="append", default=[], metavar="TOKEN",
                    help="a special token (repeat for more); they take the last ids")
-    p.add_argument("-o", "--output", required=True, metavar="OUT", help="the tokenizer file to write (bpe.load reads it)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="the tokenizer file to write (bpe.Encoding.load reads it)")
     p.add_argument("--tokenizer-json", metavar="PATH", help="also write a Hugging Face tokenizer.json")
     p.add_argument("--min-frequency", type=_positive, default=1, help="stop when no pair occurs this often")
     p.add_argument("--holdout", type=float, default=0.02,

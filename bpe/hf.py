@@ -32,7 +32,8 @@ from typing import Any, Mapping
 
 import regex
 
-from bpe import patterns
+from bpe import _json, patterns
+from bpe._files import write_atomic
 from bpe.core import Encoding
 
 
@@ -169,12 +170,25 @@ def to_tokenizer_json(enc: Encoding) -> str:
 
 
 def save_tokenizer_json(enc: Encoding, path: str | os.PathLike) -> None:
-    """Write :func:`to_tokenizer_json` to ``path``."""
-    Path(path).write_text(to_tokenizer_json(enc), encoding="utf-8")
+    """Write :func:`to_tokenizer_json` to ``path`` (atomically)."""
+    write_atomic(path, to_tokenizer_json(enc))
 
 
 # ----------------------------------------------------------------------------------------
 # Import
+
+
+def _expect(value: Any, kind: type | tuple, source: str, where: str) -> Any:
+    """``value`` when it is of JSON type ``kind`` (an int is never a bool), else a ValueError
+    naming the file and the field."""
+    if not isinstance(value, kind) or isinstance(value, bool):
+        names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+        raise ValueError(f"{source}: {where} is {_json.describe(value)}, not {_JSON_NAMES.get(names, names)}")
+    return value
+
+
+_JSON_NAMES = {"dict": "an object", "list": "an array", "str": "a string", "int": "an integer",
+               "list or str": "an array or a string"}
 
 
 def _pre_tokenizer_pattern(node: Any, source: str) -> str:
@@ -190,7 +204,7 @@ def _pre_tokenizer_pattern(node: Any, source: str) -> str:
                              "text one piece; bpe needs a split pattern")
         return HF_BYTELEVEL_PATTERN
     if kind == "Sequence":
-        steps = node.get("pretokenizers") or []
+        steps = _expect(node.get("pretokenizers"), list, source, "pre_tokenizer.pretokenizers")
         splits = [s for s in steps if isinstance(s, dict) and s.get("type") == "Split"]
         levels = [s for s in steps if isinstance(s, dict) and s.get("type") == "ByteLevel"]
         if len(steps) == 2 and len(splits) == 1 and len(levels) == 1 and steps[1] is levels[0]:
@@ -198,15 +212,48 @@ def _pre_tokenizer_pattern(node: Any, source: str) -> str:
             if level.get("use_regex", True) or level.get("add_prefix_space"):
                 raise ValueError(f"{source}: the ByteLevel step after Split must have "
                                  "use_regex and add_prefix_space off")
-            pattern = split.get("pattern", {})
-            if split.get("behavior") != "Isolated" or split.get("invert") or "Regex" not in pattern:
+            pattern = split.get("pattern")
+            if (split.get("behavior") != "Isolated" or split.get("invert")
+                    or not isinstance(pattern, dict) or "Regex" not in pattern):
                 raise ValueError(f"{source}: only a Split with a Regex, behavior Isolated and "
                                  "invert false is supported")
-            return _from_onig_pattern(pattern["Regex"])
+            regex_text = _expect(pattern["Regex"], str, source, "the Split pattern's Regex")
+            return _from_onig_pattern(regex_text)
         if len(steps) == 1 and levels:
             return _pre_tokenizer_pattern(levels[0], source)
-    raise ValueError(f"{source}: pre_tokenizer {json.dumps(node)[:200]} is not supported; bpe "
+    raise ValueError(f"{source}: pre_tokenizer {_json.describe(node)} is not supported; bpe "
                      "reads ByteLevel, or Split(Regex) then ByteLevel")
+
+
+def _added_tokens(entries: Any, source: str) -> dict[str, int]:
+    """The added tokens as {content: id}; ValueError for a malformed, empty or repeated one."""
+    special: dict[str, int] = {}
+    by_id: dict[int, str] = {}
+    for k, entry in enumerate(_expect(entries if entries is not None else [], list, source, "added_tokens")):
+        _expect(entry, dict, source, f"added_tokens[{k}]")
+        content = _expect(entry.get("content"), str, source, f"added_tokens[{k}].content")
+        token_id = _expect(entry.get("id"), int, source, f"added_tokens[{k}].id")
+        if not content:
+            raise ValueError(f"{source}: added_tokens[{k}] is the empty string (it would match everywhere)")
+        if token_id < 0:
+            raise ValueError(f"{source}: added_tokens[{k}] ({content!r}) has the negative id {token_id}")
+        if content in special and special[content] != token_id:
+            raise ValueError(f"{source}: added token {content!r} has two ids, {special[content]} and {token_id}")
+        if token_id in by_id and by_id[token_id] != content:
+            raise ValueError(f"{source}: id {token_id} is both added token {by_id[token_id]!r} and {content!r}")
+        special[content] = token_id
+        by_id[token_id] = content
+    return special
+
+
+def _merge_parts(merge: Any, source: str, k: int) -> tuple[str, str]:
+    """The two sides of merge ``k``: "a b" or ["a", "b"]."""
+    where = f"model.merges[{k}]"
+    _expect(merge, (list, str), source, where)
+    parts = merge.split(" ") if isinstance(merge, str) else merge
+    if len(parts) != 2 or not all(isinstance(p, str) and p for p in parts):
+        raise ValueError(f"{source}: {where} is {_json.describe(merge)}, not two tokens")
+    return parts[0], parts[1]
 
 
 def from_tokenizer_json(text_or_path: str | os.PathLike, name: str | None = None) -> Encoding:
@@ -216,7 +263,8 @@ def from_tokenizer_json(text_or_path: str | os.PathLike, name: str | None = None
     the ids of ``tokenizer.encode(text, add_special_tokens=False).ids``. The file's merges
     must be listed in the order of the ids they produce (as the ``tokenizers`` trainer and
     tiktoken-derived files list them), since bpe merges by token id; a file that breaks
-    this is refused rather than encoded differently.
+    this is refused rather than encoded differently. Whatever is refused is a ValueError
+    naming the file and the field.
     """
     if isinstance(text_or_path, os.PathLike) or not str(text_or_path).lstrip().startswith("{"):
         source = os.fspath(text_or_path)
@@ -224,33 +272,33 @@ def from_tokenizer_json(text_or_path: str | os.PathLike, name: str | None = None
             text = Path(source).read_text(encoding="utf-8")
         except OSError as e:
             raise ValueError(f"{source}: cannot read ({e.strerror})") from None
+        except UnicodeDecodeError as e:
+            raise ValueError(f"{source}: not UTF-8 ({e})") from None
     else:
         source, text = "<tokenizer.json>", str(text_or_path)
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{source}: not JSON ({e})") from None
-    model = document.get("model") if isinstance(document, dict) else None
+    document = _json.loads(text, source)
+    _expect(document, dict, source, "the document")
+    model = document.get("model")
     if not isinstance(model, dict) or model.get("type", "BPE") != "BPE":
         raise ValueError(f"{source}: not a BPE tokenizer (model type "
-                         f"{model.get('type') if isinstance(model, dict) else None!r})")
+                         f"{_json.describe(model.get('type')) if isinstance(model, dict) else None})")
     if document.get("normalizer") is not None:
-        raise ValueError(f"{source}: has a normalizer ({document['normalizer'].get('type')}); "
+        raise ValueError(f"{source}: has a normalizer ({_json.describe(document['normalizer'])}); "
                          "bpe encodes text as given")
     for option in ("continuing_subword_prefix", "end_of_word_suffix", "dropout"):
         if model.get(option):
             raise ValueError(f"{source}: model option {option}={model[option]!r} is not supported")
     pat_str = _pre_tokenizer_pattern(document.get("pre_tokenizer"), source)
-
-    special: dict[str, int] = {}
-    for entry in document.get("added_tokens") or []:
-        special[entry["content"]] = int(entry["id"])
+    special = _added_tokens(document.get("added_tokens"), source)
     special_ids = set(special.values())
 
     ranks: dict[bytes, int] = {}
-    for token_text, token_id in model.get("vocab", {}).items():
+    for token_text, token_id in _expect(model.get("vocab", {}), dict, source, "model.vocab").items():
+        _expect(token_id, int, source, f"model.vocab[{token_text!r}]")
         if token_text in special and special[token_text] == token_id:
             continue
+        if token_id < 0:
+            raise ValueError(f"{source}: vocabulary token {token_text!r} has the negative id {token_id}")
         token = text_to_token(token_text, f"{source}: vocabulary token")
         if token in ranks:
             raise ValueError(f"{source}: token {token_text!r} appears twice")
@@ -263,8 +311,8 @@ def from_tokenizer_json(text_or_path: str | os.PathLike, name: str | None = None
                          f"in the vocabulary ({len(missing)} bytes missing)")
 
     previous = -1
-    for k, merge in enumerate(model.get("merges", [])):
-        left, right = merge.split(" ") if isinstance(merge, str) else merge
+    for k, merge in enumerate(_expect(model.get("merges", []), list, source, "model.merges")):
+        left, right = _merge_parts(merge, source, k)
         joined = text_to_token(left, f"{source}: merge {k}") + text_to_token(right, f"{source}: merge {k}")
         rank = ranks.get(joined)
         if rank is None:
@@ -276,5 +324,7 @@ def from_tokenizer_json(text_or_path: str | os.PathLike, name: str | None = None
         previous = rank
     if name is None:
         name = "tokenizer" if source.startswith("<") else Path(source).name.removesuffix(".json")
-    return Encoding(name,
-                    pat_str=pat_str, mergeable_ranks=ranks, special_tokens=special)
+    try:
+        return Encoding(name, pat_str=pat_str, mergeable_ranks=ranks, special_tokens=special)
+    except ValueError as e:
+        raise ValueError(f"{source}: {e}") from None

@@ -15,6 +15,7 @@ tiktoken does.
 from __future__ import annotations
 
 import functools
+import os
 
 import regex
 
@@ -116,7 +117,10 @@ def pin_unicode(pat_str: str) -> str:
             if esc in "pP":
                 if end < n and pat_str[end] == "{":
                     close = pat_str.find("}", end)
-                    name = pat_str[end + 1 : close] if close >= 0 else ""
+                    if close < 0:
+                        raise ValueError(f"split pattern {pat_str!r}: '\\{esc}{{' at position {i} "
+                                         "has no closing '}'")
+                    name = pat_str[end + 1 : close]
                     end = close + 1
                 else:
                     name = pat_str[end : end + 1]
@@ -161,10 +165,47 @@ def pin_unicode(pat_str: str) -> str:
 
 @functools.lru_cache(maxsize=64)
 def compile_pattern(pat_str: str) -> "regex.Pattern[str]":
-    """The ``regex`` pattern that splits exactly as tiktoken does with ``pat_str``."""
-    return regex.compile(pin_unicode(pat_str))
+    """The ``regex`` pattern that splits exactly as tiktoken does with ``pat_str``.
+
+    ValueError (as tiktoken raises) when the pattern does not compile, naming it."""
+    if not isinstance(pat_str, str):
+        raise TypeError(f"a split pattern is a str, not {type(pat_str).__name__}")
+    try:
+        return regex.compile(pin_unicode(pat_str))
+    except regex.error as e:
+        raise ValueError(f"split pattern {pat_str!r} does not compile: {e}") from None
+
+
+class PatternTimeout(ValueError):
+    """A split pattern backtracked for longer than :func:`time_limit` allows on one text."""
+
+
+def time_limit(n_chars: int) -> float | None:
+    """Seconds a custom split pattern may take on a text of ``n_chars`` characters.
+
+    ``$BPE_REGEX_TIMEOUT`` seconds (default 10) plus as many again per million characters:
+    well-behaved patterns split megabytes a second, while one that backtracks
+    catastrophically (``(a|aa)+$``) would run for ages on a few dozen characters. 0 means no
+    limit.
+    """
+    base = float(os.environ.get("BPE_REGEX_TIMEOUT", "10"))
+    return base * (1 + n_chars / 1e6) if base > 0 else None
+
+
+def findall(compiled: "regex.Pattern[str]", text: str, pat_str: str) -> list[str]:
+    """``compiled.findall(text)`` (``compiled`` is ``compile_pattern(pat_str)``) within
+    :func:`time_limit`; PatternTimeout, naming the pattern, past it."""
+    limit = time_limit(len(text))
+    try:
+        return compiled.findall(text, timeout=limit)
+    except TimeoutError:
+        raise PatternTimeout(
+            f"split pattern {pat_str[:200]!r} ran for more than {limit:.1f} s on a "
+            f"text of {len(text):,} characters: it backtracks catastrophically on this text "
+            "(raise BPE_REGEX_TIMEOUT to allow more, 0 for no limit)"
+        ) from None
 
 
 def split(pat_str: str, text: str) -> list[str]:
     """Split ``text`` into pieces with the reference splitter (slow, obviously correct)."""
-    return compile_pattern(pat_str).findall(text)
+    return findall(compile_pattern(pat_str), text, pat_str)

@@ -36,10 +36,7 @@ def _resolve_pattern(pattern: str) -> str:
         raise ValueError(
             f"unknown pattern name {pattern!r}; use one of {', '.join(patterns.PATTERNS)} or a regex"
         )
-    try:
-        patterns.compile_pattern(pattern)
-    except Exception as e:  # regex.error, with the regex module's own message
-        raise ValueError(f"pattern does not compile: {e}") from None
+    patterns.compile_pattern(pattern)  # ValueError naming the pattern when it does not compile
     return pattern
 
 
@@ -51,12 +48,13 @@ class _Counter:
         if family:
             self.count = _core.CoreBPE({bytes([b]): b for b in range(256)}, {}, family, 0).count_pieces
         else:
-            findall = patterns.compile_pattern(pat_str).findall
+            compiled = patterns.compile_pattern(pat_str)
 
             def count(texts: list[str]) -> dict[bytes, int]:
                 counts: collections.Counter = collections.Counter()
                 for text in texts:
-                    counts.update(findall(text))
+                    counts.update(patterns.findall(compiled, text, pat_str))
+                counts.pop("", None)  # a pattern that matches the empty string: no bytes to merge
                 return {piece.encode("utf-8", "surrogatepass"): n for piece, n in counts.items()}
 
             self.count = count

@@ -8,6 +8,8 @@ import math
 import sys
 from pathlib import Path
 
+from bpe._files import write_atomic
+
 LM_EXAMPLES = """\
 examples:
   bpe lm train --data corpus.txt --tokenizer my.bpe --steps 500 --out runs/my
@@ -25,21 +27,20 @@ def _user_error():
 
 def _tokenizer_record(spec: str, enc) -> dict:
     """How a checkpoint remembers its tokenizer: a name, or the whole vocabulary."""
-    from bpe.load import encoding_to_json
     from bpe.registry import list_encoding_names
 
     if spec in list_encoding_names():
         return {"name": spec}
-    return {"spec": spec, "bpe-tokenizer": encoding_to_json(enc)}
+    return {"spec": spec, "bpe-tokenizer": enc.to_saved_json()}
 
 
 def _tokenizer_from_record(record: dict, source: str):
-    from bpe.load import encoding_from_json
+    from bpe.core import Encoding
     from bpe.registry import get_encoding
 
     if "name" in record:
         return get_encoding(record["name"])
-    return encoding_from_json(record["bpe-tokenizer"], f"{source} (tokenizer)")
+    return Encoding.from_saved_json(record["bpe-tokenizer"], f"{source} (tokenizer)")
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
@@ -211,7 +212,7 @@ def cmd_compare(args) -> int:
     for r in results:
         print(f"{r['tokenizer'][-28:]:<28} {r['n_vocab']:>7,} {r['bytes_per_token']:>11.3f} {r['val_bpb']:>13.4f} "
               f"{r['val_loss']:>9.4f} {r['tokens_per_s']:>9,.0f} {r['tokens_per_s'] * r['bytes_per_token']:>9,.0f}")
-    (out / "compare.json").write_text(json.dumps([_public(r) | {"history": r["history"]} for r in results]))
+    write_atomic(out / "compare.json", json.dumps([_public(r) | {"history": r["history"]} for r in results]))
     png = _plot(results, out / "loss.png")
     print(f"(same {args.steps} steps, batch {args.batch}, context {args.ctx} tokens for each; "
           f"lower bits/byte is better){'; plot ' + str(png) if png else ''}")

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bpe._files import open_atomic, write_atomic
+
 VAL_FRACTION = 0.1
 
 
@@ -63,19 +65,17 @@ def prepare(text_path: str | os.PathLike, enc, out_dir: str | os.PathLike, token
     stats = {"bytes": 0, "replaced": 0}
     cut = bool(patterns.scanner_family(enc._pat_str))
     n = 0
-    tmp = out.with_name(out.name + ".tmp")
-    with open(tmp, "wb") as f:
+    with open_atomic(out) as f:
         for text in read_chunks(Path(text_path), stats, cut):
             # special-token text in the file is text, as in any other document
             ids = enc.encode_to_numpy(text, disallowed_special=()).astype(dtype)
             f.write(ids.tobytes())
             n += len(ids)
-    os.replace(tmp, out)
     meta = {"format": "bpe-tokens", "version": 1, "source": os.path.basename(text_path),
             "tokenizer": tokenizer, "encoding": enc.name, "n_vocab": enc.n_vocab,
             "dtype": np.dtype(dtype).name, "tokens": n, "bytes": stats["bytes"],
             "replaced": stats["replaced"], "val_start": split_point(n)}
-    Path(str(out) + ".json").write_text(json.dumps(meta, indent=1) + "\n")
+    write_atomic(str(out) + ".json", json.dumps(meta, indent=1) + "\n")
     return open_tokens(out)
 
 

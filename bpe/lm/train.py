@@ -18,6 +18,7 @@ from typing import Callable
 
 import numpy as np
 
+from bpe._files import open_atomic
 from bpe.lm import data, model, optim
 from bpe.lm._parallel import default_threads, loss_and_grads
 from bpe.lm._parallel import token_nll as parallel_nll
@@ -91,9 +92,8 @@ def evaluate(params, cfg: GPTConfig, tokens: np.ndarray, token_bytes: np.ndarray
 def save_checkpoint(path, params, opt: optim.AdamW, step: int, meta: dict) -> None:
     arrays = {f"p/{k}": v for k, v in params.items()} | opt.state()
     meta = {**meta, "step": step}
-    tmp = Path(f"{os.fspath(path)}.tmp.npz")
-    np.savez(tmp, meta=np.array(json.dumps(meta)), **arrays)
-    os.replace(tmp, path)
+    with open_atomic(path) as f:  # np.savez to a file object adds no ".npz" to the name
+        np.savez(f, meta=np.array(json.dumps(meta)), **arrays)
 
 
 def load_checkpoint(path) -> tuple[dict, dict, dict]:
