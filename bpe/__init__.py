@@ -6,15 +6,12 @@
 [24912, 2375]
 """
 
+from bpe import load  # tiktoken's rank-file module, as ``tiktoken.load``
+from bpe._open import open_tokenizer
 from bpe.core import Encoding
 from bpe.load import dump_tiktoken_bpe, load_tiktoken_bpe
-from bpe.load import load_encoding as load  # the function; the module stays in sys.modules
-from bpe.registry import (
-    encoding_for_model,
-    encoding_name_for_model,
-    get_encoding,
-    list_encoding_names,
-)
+from bpe.model import encoding_for_model, encoding_name_for_model
+from bpe.registry import get_encoding, list_encoding_names
 from bpe.train import count_pieces, train
 
 __version__ = "0.1.0"
@@ -27,7 +24,7 @@ __all__ = [
     "list_encoding_names",
     "load_tiktoken_bpe",
     "dump_tiktoken_bpe",
-    "load",
+    "open_tokenizer",
     "train",
     "count_pieces",
 ]

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, AbstractSet, Collection, Literal, NoReturn, Se
 
 import regex
 
-from bpe import _core, _unicode_data, patterns
+from bpe import _core, _saved, _unicode_data, patterns
+from bpe._files import write_atomic
 
 if TYPE_CHECKING:
     import numpy as np
@@ -95,12 +96,16 @@ class Encoding:
     def _ordinary(self, text: str) -> list[int]:
         if self._family:
             return self._core_bpe.encode_ordinary(text)
-        return self._core_bpe.encode_pieces(self._split_regex.findall(text))
+        return self._core_bpe.encode_pieces(patterns.findall(self._split_regex, text, self._pat_str))
 
     def _special_policy(self, allowed_special, disallowed_special):
-        """Resolve ``"all"`` in the special-token arguments as tiktoken does."""
+        """Resolve ``"all"`` in the special-token arguments as tiktoken does; TypeError for an
+        ``allowed_special`` that is neither ``"all"`` nor a set (tiktoken's too)."""
         if allowed_special == "all":
             allowed_special = self.special_tokens_set
+        elif not isinstance(allowed_special, AbstractSet):
+            raise TypeError(f"allowed_special must be 'all' or a set of str, not "
+                            f"{type(allowed_special).__name__}")
         if disallowed_special == "all":
             disallowed_special = self.special_tokens_set - allowed_special
         return allowed_special, disallowed_special
@@ -361,6 +366,8 @@ class Encoding:
         """
         if isinstance(text_or_bytes, str):
             text_or_bytes = text_or_bytes.encode("utf-8")
+        elif not isinstance(text_or_bytes, bytes):
+            raise TypeError(f"'{type(text_or_bytes).__name__}' object is not an instance of 'bytes'")
         rank = self._core_bpe.rank_of(text_or_bytes) if text_or_bytes else None
         if rank is not None:
             return rank
@@ -371,6 +378,42 @@ class Encoding:
         if special is not None:
             return special
         raise KeyError(bytes(text_or_bytes))
+
+    def _encode_bytes(self, text: bytes) -> list[int]:
+        """Encodes any bytes, invalid UTF-8 included, as tiktoken does: valid UTF-8 as
+        :meth:`encode_ordinary` would; from the first invalid byte on, the bytes join the
+        last piece (and the whitespace tokens before it) and are merged as one piece.
+
+        ``decode_bytes(_encode_bytes(b)) == b`` for all bytes ``b``.
+
+        >>> enc._encode_bytes(b"hello \xff")  # doctest: +SKIP
+        [24912, 220, 3]
+        """
+        if not isinstance(text, bytes):
+            raise TypeError(f"'{type(text).__name__}' object is not an instance of 'bytes'")
+        try:
+            return self.encode_ordinary(text.decode("utf-8"))
+        except UnicodeDecodeError as e:
+            valid = e.start
+        pieces = self._pieces(text[:valid].decode("utf-8"))
+        tokens = self._core_bpe.encode_pieces(pieces[:-1])
+        last = self._core_bpe.encode_pieces(pieces[-1:])
+        tokens += last
+        n_last = len(last)
+        # tiktoken's rule: whitespace tokens before an all-whitespace last piece join it.
+        decode = self._core_bpe.decode_single_token_bytes
+        if n_last and _is_space(decode(tokens[-n_last])):
+            while n_last < len(tokens) and _is_space(decode(tokens[-n_last - 1])):
+                n_last += 1
+        unstable = self._core_bpe.decode_bytes(tokens[len(tokens) - n_last :]) + text[valid:]
+        del tokens[len(tokens) - n_last :]
+        return tokens + self._core_bpe.encode_single_piece(unstable)
+
+    def _pieces(self, text: str) -> list[str]:
+        """The pieces the split pattern cuts valid text into."""
+        if self._family:
+            return self._core_bpe.split(text)
+        return patterns.findall(self._split_regex, text, self._pat_str)
 
     def _encode_single_piece(self, text_or_bytes: str | bytes) -> list[int]:
         if isinstance(text_or_bytes, str):
@@ -481,17 +524,42 @@ class Encoding:
         return self.max_token_value + 1
 
     def save(self, path) -> None:
-        """Save pattern, special tokens and ranks to one file that :func:`bpe.load` reads.
+        """Save pattern, special tokens and ranks to one file that :meth:`Encoding.load` reads.
 
-        The format is versioned JSON (see ``bpe.load.save_encoding``), never pickle. For a
-        rank file that tiktoken reads, use ``bpe.dump_tiktoken_bpe(enc._mergeable_ranks, path)``.
+        The format is versioned JSON (see ``bpe._saved``), never pickle, written atomically.
+        For a rank file that tiktoken reads, use
+        ``bpe.dump_tiktoken_bpe(enc.mergeable_ranks, path)``.
 
-        >>> enc.save("my.tok"); bpe.load("my.tok").encode("hi") == enc.encode("hi")  # doctest: +SKIP
+        >>> enc.save("my.tok"); Encoding.load("my.tok").encode("hi") == enc.encode("hi")  # doctest: +SKIP
         True
         """
-        from bpe.load import save_encoding
+        write_atomic(path, self.to_saved_json())
 
-        save_encoding(self, path)
+    @classmethod
+    def load(cls, path) -> "Encoding":
+        """The Encoding that :meth:`save` wrote to ``path``; a ValueError naming the file for
+        anything that is not such a file.
+
+        >>> enc = bpe.Encoding.load("my.tok")  # doctest: +SKIP
+        """
+        kwargs, source = _saved.read(path)
+        return cls._from_saved(kwargs, source)
+
+    @classmethod
+    def from_saved_json(cls, text: str, source: str = "<json>") -> "Encoding":
+        """Like :meth:`load`, from the file's text (``source`` names it in errors)."""
+        return cls._from_saved(_saved.parse(text, source), source)
+
+    def to_saved_json(self) -> str:
+        """The text :meth:`save` writes."""
+        return _saved.dumps(self.name, self._pat_str, self._mergeable_ranks, self._special_tokens)
+
+    @classmethod
+    def _from_saved(cls, kwargs: dict, source: str) -> "Encoding":
+        try:
+            return cls(**kwargs)
+        except ValueError as e:
+            raise ValueError(f"{source}: {e}") from None
 
     def __getstate__(self) -> object:
         from bpe import registry
@@ -512,6 +580,10 @@ class Encoding:
             self.__dict__ = registry.get_encoding(value).__dict__
             return
         self.__init__(**value)
+
+
+def _is_space(token: bytes) -> bool:
+    return all(b in b" \n\t" for b in token)
 
 
 def _check_ids(mergeable_ranks: dict[bytes, int], special_tokens: dict[str, int]) -> None:

@@ -5,28 +5,33 @@ A ``.tiktoken`` file has one line per token: the token's bytes in base64, a spac
 A named encoding's rank file is looked for, in this order:
 
 1. ``$BPE_VOCAB_DIR/<name>.tiktoken``;
-2. bpe's own cache, ``$BPE_CACHE_DIR`` (default ``~/.cache/bpe``), as ``<name>.tiktoken``;
-3. tiktoken's cache (``$TIKTOKEN_CACHE_DIR``, ``$DATA_GYM_CACHE_DIR`` or
+2. the files shipped inside the package (``bpe/_vocab/<name>.tiktoken.gz``: o200k_base and
+   cl100k_base, so that these two work offline with nothing to set);
+3. bpe's own cache, ``$BPE_CACHE_DIR`` (default ``~/.cache/bpe``; empty: no cache), as
+   ``<name>.tiktoken``;
+4. tiktoken's cache (``$TIKTOKEN_CACHE_DIR``, ``$DATA_GYM_CACHE_DIR`` or
    ``<tmp>/data-gym-cache``), where tiktoken keeps it under the sha1 of its URL;
-4. the official URL, downloaded into bpe's cache once its sha256 equals the pinned hash.
+5. the official URL, downloaded into bpe's cache once its sha256 equals the pinned hash.
 
-Every candidate is checked against the pinned sha256. A file in ``$BPE_VOCAB_DIR`` that
-does not match is an error (the user pointed at it); a cached file that does not match is
-passed over.
+Every candidate is checked against the pinned sha256. A file in ``$BPE_VOCAB_DIR`` or in
+the package that does not match is an error (the user pointed at it, or the install is
+damaged); a cached file that does not match is passed over.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import gzip
 import hashlib
+import http.client
 import os
 import tempfile
-import uuid
 from pathlib import Path
 from typing import Mapping, Optional, Union
 
-import regex
+from bpe import _json
+from bpe._files import write_atomic
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -91,6 +96,10 @@ def parse_tiktoken_bpe(contents: bytes, source: str = "<bytes>") -> dict[bytes, 
     return ranks
 
 
+#: The rank files shipped inside the package (see its LICENSE).
+SHIPPED = Path(__file__).parent / "_vocab"
+
+
 def read_file(path: PathLike) -> bytes:
     """Bytes of a local file or an http(s) URL (no cache)."""
     path = os.fspath(path)
@@ -103,10 +112,12 @@ def read_file(path: PathLike) -> bytes:
         return f.read()
 
 
-def cache_dir() -> Path:
-    """bpe's own cache folder for downloaded rank files."""
+def cache_dir() -> Optional[Path]:
+    """bpe's own cache folder for downloaded rank files; None when ``$BPE_CACHE_DIR`` is set
+    but empty (no cache, as tiktoken reads an empty ``$TIKTOKEN_CACHE_DIR``)."""
     if "BPE_CACHE_DIR" in os.environ:
-        return Path(os.environ["BPE_CACHE_DIR"])
+        folder = os.environ["BPE_CACHE_DIR"]
+        return Path(folder) if folder else None
     return Path(os.path.expanduser("~")) / ".cache" / "bpe"
 
 
@@ -123,14 +134,6 @@ def tiktoken_cache_path(url: str) -> Optional[Path]:
     return Path(folder) / hashlib.sha1(url.encode()).hexdigest()
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
-
-
 def fetch_verified(file_name: str, url: str, expected_hash: str) -> bytes:
     """The contents of a pinned file, found in the order this module's docstring gives."""
     vocab_dir = os.environ.get("BPE_VOCAB_DIR")
@@ -140,7 +143,13 @@ def fetch_verified(file_name: str, url: str, expected_hash: str) -> bytes:
             data = candidate.read_bytes()
             check_hash(data, expected_hash, str(candidate))
             return data
-    cached = cache_dir() / file_name
+    shipped = SHIPPED / f"{file_name}.gz"
+    if shipped.is_file():
+        data = gzip.decompress(shipped.read_bytes())
+        check_hash(data, expected_hash, str(shipped))
+        return data
+    folder = cache_dir()
+    cached = folder / file_name if folder is not None else None
     tiktoken_cached = tiktoken_cache_path(url)
     for candidate in (cached, tiktoken_cached):
         if candidate is not None and candidate.is_file():
@@ -149,16 +158,18 @@ def fetch_verified(file_name: str, url: str, expected_hash: str) -> bytes:
                 return data
     try:
         data = read_file(url)
-    except OSError as e:
+    except (OSError, http.client.HTTPException) as e:  # IncompleteRead is no OSError
         raise OSError(
             f"cannot find {file_name}: not in $BPE_VOCAB_DIR ({vocab_dir or 'unset'}), "
-            f"not in the caches ({cached}, {tiktoken_cached}), and downloading {url} failed: {e}"
+            f"not in the caches ({cached or 'bpe cache off'}, {tiktoken_cached or 'tiktoken cache off'}), "
+            f"and downloading {url} failed: {e!r}"
         ) from e
     check_hash(data, expected_hash, url)
-    try:
-        _write_atomically(cached, data)
-    except OSError:
-        pass  # a read-only home still gets the encoding, just not the cache
+    if cached is not None:
+        try:
+            write_atomic(cached, data)
+        except OSError:
+            pass  # a read-only home still gets the encoding, just not the cache
     return data
 
 
@@ -188,8 +199,7 @@ def dump_tiktoken_bpe(bpe_ranks: Mapping[bytes, int], tiktoken_bpe_file: PathLik
         base64.b64encode(token) + b" " + str(rank).encode() + b"\n"
         for token, rank in sorted(bpe_ranks.items(), key=lambda item: item[1])
     ]
-    with open(tiktoken_bpe_file, "wb") as f:
-        f.write(b"".join(lines))
+    write_atomic(tiktoken_bpe_file, b"".join(lines))
 
 
 def data_gym_to_mergeable_bpe_ranks(vocab_bpe: bytes, encoder_json: bytes) -> dict[bytes, int]:
@@ -224,87 +234,3 @@ def data_gym_to_mergeable_bpe_ranks(vocab_bpe: bytes, encoder_json: bytes) -> di
     if encoder != ranks:
         raise ValueError("encoder.json does not agree with the merges in vocab.bpe")
     return ranks
-
-
-# ---------------------------------------------------------------------------------------
-# Whole tokenizers (pattern, special tokens, ranks) in one file
-
-FORMAT = "bpe-tokenizer"
-FORMAT_VERSION = 1
-
-
-def encoding_to_json(enc) -> str:
-    """An Encoding as a versioned JSON document (never pickle: safe to load from anyone).
-
-    ``{"format": "bpe-tokenizer", "version": 1, "name": ..., "pattern": ...,
-    "special_tokens": {text: id}, "ranks": "<the .tiktoken file, one token a line>"}``
-    """
-    import io
-    import json
-
-    ranks = io.StringIO()
-    for token, rank in sorted(enc._mergeable_ranks.items(), key=lambda item: item[1]):
-        ranks.write(f"{base64.b64encode(token).decode()} {rank}\n")
-    document = {
-        "format": FORMAT,
-        "version": FORMAT_VERSION,
-        "name": enc.name,
-        "pattern": enc._pat_str,
-        "special_tokens": enc._special_tokens,
-        "ranks": ranks.getvalue(),
-    }
-    return json.dumps(document, ensure_ascii=False, indent=1)
-
-
-def save_encoding(enc, path: PathLike) -> None:
-    """Write an Encoding as :func:`encoding_to_json` (atomically: a reader never sees half)."""
-    tmp = Path(f"{os.fspath(path)}.{uuid.uuid4().hex}.tmp")
-    tmp.write_text(encoding_to_json(enc), encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def load_encoding(path: PathLike):
-    """Read a file written by :func:`save_encoding` (``Encoding.save``); errors name the file."""
-    source = os.fspath(path)
-    try:
-        text = Path(source).read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{source}: not a bpe tokenizer file ({e})") from None
-    return encoding_from_json(text, source)
-
-
-def encoding_from_json(text: str, source: str = "<json>"):
-    """The Encoding of a document written by :func:`encoding_to_json`; errors name ``source``."""
-    import json
-
-    from bpe.core import Encoding
-
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{source}: not a bpe tokenizer file ({e})") from None
-    if not isinstance(document, dict) or document.get("format") != FORMAT:
-        raise ValueError(f"{source}: not a bpe tokenizer file (no \"format\": \"{FORMAT}\")")
-    if document.get("version") != FORMAT_VERSION:
-        raise ValueError(
-            f"{source}: tokenizer file version {document.get('version')!r}; this bpe reads version {FORMAT_VERSION}"
-        )
-    for field, kind in (("name", str), ("pattern", str), ("special_tokens", dict), ("ranks", str)):
-        if not isinstance(document.get(field), kind):
-            raise ValueError(f"{source}: field {field!r} is missing or not a {kind.__name__}")
-    special = document["special_tokens"]
-    for token, rank in special.items():
-        if not token:
-            raise ValueError(f"{source}: a special token is the empty string")
-        if not isinstance(rank, int) or isinstance(rank, bool) or rank < 0:
-            raise ValueError(f"{source}: special token {token!r} has id {rank!r}, not a non-negative integer")
-    ranks = parse_tiktoken_bpe(document["ranks"].encode("ascii", "replace"), f"{source} (ranks)")
-    if not ranks:
-        raise ValueError(f"{source}: no ranks")
-    try:
-        return Encoding(document["name"], pat_str=document["pattern"], mergeable_ranks=ranks,
-                        special_tokens=special)
-    except ValueError as e:
-        raise ValueError(f"{source}: {e}") from None
-    except regex.error as e:
-        raise ValueError(f"{source}: the pattern does not compile ({e})") from None

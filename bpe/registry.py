@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import threading
 from typing import Any, Callable
 
@@ -115,49 +117,53 @@ ENCODING_CONSTRUCTORS: dict[str, Callable[[], dict[str, Any]]] = {
     "o200k_harmony": _o200k_harmony,
 }
 
-MODEL_TO_ENCODING: dict[str, str] = {
-    # reasoning and chat
-    "o1": "o200k_base", "o3": "o200k_base", "o4-mini": "o200k_base", "gpt-5": "o200k_base",
-    "gpt-4.1": "o200k_base", "gpt-4o": "o200k_base", "gpt-4": "cl100k_base",
-    "gpt-3.5-turbo": "cl100k_base", "gpt-3.5": "cl100k_base", "gpt-35-turbo": "cl100k_base",
-    # base
-    "davinci-002": "cl100k_base", "babbage-002": "cl100k_base",
-    # embeddings
-    "text-embedding-ada-002": "cl100k_base", "text-embedding-3-small": "cl100k_base",
-    "text-embedding-3-large": "cl100k_base",
-    # deprecated text and code models
-    "text-davinci-003": "p50k_base", "text-davinci-002": "p50k_base",
-    "text-davinci-001": "r50k_base", "text-curie-001": "r50k_base",
-    "text-babbage-001": "r50k_base", "text-ada-001": "r50k_base", "davinci": "r50k_base",
-    "curie": "r50k_base", "babbage": "r50k_base", "ada": "r50k_base",
-    "code-davinci-002": "p50k_base", "code-davinci-001": "p50k_base",
-    "code-cushman-002": "p50k_base", "code-cushman-001": "p50k_base",
-    "davinci-codex": "p50k_base", "cushman-codex": "p50k_base",
-    "text-davinci-edit-001": "p50k_edit", "code-davinci-edit-001": "p50k_edit",
-    "text-similarity-davinci-001": "r50k_base", "text-similarity-curie-001": "r50k_base",
-    "text-similarity-babbage-001": "r50k_base", "text-similarity-ada-001": "r50k_base",
-    "text-search-davinci-doc-001": "r50k_base", "text-search-curie-doc-001": "r50k_base",
-    "text-search-babbage-doc-001": "r50k_base", "text-search-ada-doc-001": "r50k_base",
-    "code-search-babbage-code-001": "r50k_base", "code-search-ada-code-001": "r50k_base",
-    "gpt2": "gpt2", "gpt-2": "gpt2",
-}
-
-# Checked in this order: the first prefix that fits wins.
-MODEL_PREFIX_TO_ENCODING: dict[str, str] = {
-    "o1-": "o200k_base", "o3-": "o200k_base", "o4-mini-": "o200k_base", "gpt-5": "o200k_base",
-    "gpt-4.5-": "o200k_base", "gpt-4.1-": "o200k_base", "chatgpt-4o-": "o200k_base",
-    "gpt-4o-": "o200k_base", "gpt-4-": "cl100k_base", "gpt-3.5-turbo-": "cl100k_base",
-    "gpt-35-turbo-": "cl100k_base", "gpt-oss-": "o200k_harmony",
-    "ft:gpt-4o": "o200k_base", "ft:gpt-4": "cl100k_base", "ft:gpt-3.5-turbo": "cl100k_base",
-    "ft:davinci-002": "cl100k_base", "ft:babbage-002": "cl100k_base",
-}
-
 _lock = threading.RLock()
 ENCODINGS: dict[str, Any] = {}
 
 
+_plugins: dict[str, Callable[[], dict[str, Any]]] | None = None
+_plugin_modules: list[str] = []
+
+
+def _find_plugins() -> dict[str, Callable[[], dict[str, Any]]]:
+    """Encodings that ``tiktoken_ext`` plugin modules register, found as tiktoken finds them
+    (every module of the ``tiktoken_ext`` namespace package that defines
+    ``ENCODING_CONSTRUCTORS``). Names bpe builds in keep bpe's constructors (which need no
+    tiktoken and find the shipped files), so tiktoken's own ``openai_public`` adds nothing."""
+    global _plugins
+    with _lock:
+        if _plugins is not None:
+            return _plugins
+        found: dict[str, Callable[[], dict[str, Any]]] = {}
+        try:
+            import tiktoken_ext
+        except ImportError:
+            _plugins = found
+            return found
+        modules = [name for _, name, _ in pkgutil.iter_modules(tiktoken_ext.__path__, "tiktoken_ext.")]
+        for module_name in modules:
+            module = importlib.import_module(module_name)
+            constructors = getattr(module, "ENCODING_CONSTRUCTORS", None)
+            if not isinstance(constructors, dict):
+                raise ValueError(f"tiktoken plugin {module_name} does not define ENCODING_CONSTRUCTORS")
+            for name, constructor in constructors.items():
+                if name in ENCODING_CONSTRUCTORS:
+                    continue
+                if name in found:
+                    raise ValueError(f"Duplicate encoding name {name} in tiktoken plugin {module_name}")
+                found[name] = constructor
+        _plugin_modules[:] = modules
+        _plugins = found
+        return found
+
+
+def _constructor(name: str) -> Callable[[], dict[str, Any]] | None:
+    return ENCODING_CONSTRUCTORS.get(name) or _find_plugins().get(name)
+
+
 def list_encoding_names() -> list[str]:
-    return list(ENCODING_CONSTRUCTORS)
+    """The named encodings: bpe's own, then those of ``tiktoken_ext`` plugins."""
+    return list(ENCODING_CONSTRUCTORS) + list(_find_plugins())
 
 
 def get_encoding(encoding_name: str):
@@ -176,64 +182,13 @@ def get_encoding(encoding_name: str):
     with _lock:
         if encoding_name in ENCODINGS:
             return ENCODINGS[encoding_name]
-        if encoding_name not in ENCODING_CONSTRUCTORS:
+        constructor = _constructor(encoding_name)
+        if constructor is None:
             raise ValueError(
-                f"Unknown encoding {encoding_name!r}. Plugins found: []\n"
-                f"Known encodings: {', '.join(ENCODING_CONSTRUCTORS)}"
+                f"Unknown encoding {encoding_name}.\n"
+                f"Plugins found: {_plugin_modules}\n"
+                f"Known encodings: {', '.join(list_encoding_names())}"
             )
-        enc = Encoding(**ENCODING_CONSTRUCTORS[encoding_name]())
+        enc = Encoding(**constructor())
         ENCODINGS[encoding_name] = enc
         return enc
-
-
-def encoding_name_for_model(model_name: str) -> str:
-    """The encoding a model uses; KeyError for a model the table does not know."""
-    if model_name in MODEL_TO_ENCODING:
-        return MODEL_TO_ENCODING[model_name]
-    for prefix, name in MODEL_PREFIX_TO_ENCODING.items():
-        if model_name.startswith(prefix):
-            return name
-    raise KeyError(
-        f"Could not automatically map {model_name} to a tokeniser. "
-        "Please use `bpe.get_encoding` to explicitly get the tokeniser you expect."
-    ) from None
-
-
-def encoding_for_model(model_name: str):
-    """The Encoding a model uses, e.g. ``encoding_for_model("gpt-4o")`` is o200k_base."""
-    return get_encoding(encoding_name_for_model(model_name))
-
-
-def open_tokenizer(name_or_path: str):
-    """An Encoding from a name or a file, whichever ``name_or_path`` is.
-
-    Names are those of :func:`list_encoding_names`. Files: one written by ``Encoding.save``
-    (``bpe.load``), or a Hugging Face ``tokenizer.json``. Anything else is a ValueError that
-    says what was tried.
-
-    >>> open_tokenizer("o200k_base").name  # doctest: +SKIP
-    'o200k_base'
-    """
-    import os
-
-    if name_or_path in ENCODING_CONSTRUCTORS:
-        return get_encoding(name_or_path)
-    if not os.path.isfile(name_or_path):
-        raise ValueError(
-            f"{name_or_path!r} is neither a named encoding ({', '.join(ENCODING_CONSTRUCTORS)}) "
-            "nor an existing file"
-        )
-    with open(name_or_path, "rb") as f:
-        head = f.read(4096)
-    if b'"format"' in head and b"bpe-tokenizer" in head:
-        from bpe.load import load_encoding
-
-        return load_encoding(name_or_path)
-    if head.lstrip().startswith(b"{") and (b'"model"' in head or b'"added_tokens"' in head):
-        from bpe import hf
-
-        return hf.from_tokenizer_json(name_or_path)
-    raise ValueError(
-        f"{name_or_path}: not a tokenizer file bpe reads (one written by Encoding.save, "
-        "or a Hugging Face tokenizer.json)"
-    )
