@@ -2,9 +2,11 @@
 
 BPE_CYTHON_DEBUG=1 at build time turns bounds checks, wraparound and initialised-view
 checks back on, and compiles with -O0 -g (slow; for hunting memory bugs);
-``bpe._core.DEBUG_BUILD`` says which build is installed. BPE_SANITIZE=address adds
-AddressSanitizer (run Python with LD_PRELOAD="$(gcc -print-file-name=libasan.so)" and
-ASAN_OPTIONS=detect_leaks=0, as .ci/run does).
+``bpe._core.DEBUG_BUILD`` says which build is installed. BPE_SANITIZE picks sanitizers:
+``address,undefined`` (AddressSanitizer and UndefinedBehaviorSanitizer, every finding fatal;
+run Python with LD_PRELOAD="$(gcc -print-file-name=libasan.so)" ASAN_OPTIONS=detect_leaks=0)
+or ``thread`` (ThreadSanitizer; LD_PRELOAD="$(gcc -print-file-name=libtsan.so)"), as
+.ci/run does.
 """
 
 import os
@@ -29,6 +31,8 @@ link_args = []
 macros = [("BPE_DEBUG", "1")] if DEBUG else []
 if SANITIZE:
     compile_args += [f"-fsanitize={SANITIZE}", "-fno-omit-frame-pointer"]
+    if "undefined" in SANITIZE.split(","):
+        compile_args.append("-fno-sanitize-recover=undefined")  # abort at the first finding
     link_args += [f"-fsanitize={SANITIZE}"]
 
 extensions = [

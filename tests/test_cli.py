@@ -19,7 +19,6 @@ with contextlib.redirect_stdout(io.StringIO()):
 
 import bpe
 import bpe._view
-from conftest import vocab_dir
 
 ZEN = codecs.decode(this.s, "rot13")  # The Zen of Python: varied English, on every machine
 TEXT = "".join(f"{line} ({k}) ünïcödé 你好 🙂\n" for k, line in enumerate(ZEN.splitlines()[1:] * 8))
@@ -49,7 +48,7 @@ def workdir(tmp_path_factory):
 
 
 def test_train_writes_what_bpe_load_reads(workdir):
-    enc = bpe.load(workdir / "tok.bpe")
+    enc = bpe.Encoding.load(workdir / "tok.bpe")
     assert enc.n_vocab == 400
     assert enc.eot_token == 399
     assert enc.decode(enc.encode(TEXT)) == TEXT
@@ -65,7 +64,7 @@ def test_train_summary_names_the_figures(workdir):
 
 
 def test_encode_prints_the_ids_and_decode_gives_the_bytes_back(workdir):
-    enc = bpe.load(workdir / "tok.bpe")
+    enc = bpe.Encoding.load(workdir / "tok.bpe")
     status, out, err = run("encode", "-t", workdir / "tok.bpe", workdir / "a.txt")
     assert status == 0, err
     assert [int(x) for x in out.split()] == enc.encode_ordinary(TEXT)
@@ -75,14 +74,14 @@ def test_encode_prints_the_ids_and_decode_gives_the_bytes_back(workdir):
 
 
 def test_encode_reads_stdin_and_writes_json(workdir):
-    enc = bpe.load(workdir / "tok.bpe")
+    enc = bpe.Encoding.load(workdir / "tok.bpe")
     status, out, _ = run("encode", "-t", workdir / "tok.bpe", "--format", "json", stdin=b"hello world")
     assert status == 0
     assert json.loads(out) == enc.encode_ordinary("hello world")
 
 
 def test_special_text_is_text_unless_allowed(workdir):
-    enc = bpe.load(workdir / "tok.bpe")
+    enc = bpe.Encoding.load(workdir / "tok.bpe")
     args = ("encode", "-t", workdir / "tok.bpe", "--format", "json", workdir / "b.txt")
     text = (workdir / "b.txt").read_text()
     assert json.loads(run(*args)[1]) == enc.encode_ordinary(text)
@@ -90,7 +89,7 @@ def test_special_text_is_text_unless_allowed(workdir):
 
 
 def test_encode_bin_is_flat_with_end_of_text_between_documents(workdir):
-    enc = bpe.load(workdir / "tok.bpe")
+    enc = bpe.Encoding.load(workdir / "tok.bpe")
     out = workdir / "train.bin"
     status, _, err = run("encode", "-t", workdir / "tok.bpe", "--format", "bin", "-o", out,
                          workdir / "a.txt", workdir / "b.txt")
@@ -108,7 +107,7 @@ def test_encode_bin_is_flat_with_end_of_text_between_documents(workdir):
 
 def test_encode_bin_streams_a_large_file_exactly(workdir):
     # Several 1 MB chunks, cut where the pattern breaks: the ids equal encoding it whole.
-    enc = bpe.load(workdir / "tok.bpe")
+    enc = bpe.Encoding.load(workdir / "tok.bpe")
     big = workdir / "big.txt"
     text = TEXT * 300  # 3.6 MB
     big.write_text(text, encoding="utf-8")
@@ -118,7 +117,7 @@ def test_encode_bin_streams_a_large_file_exactly(workdir):
 
 
 def test_count_per_file_and_total(workdir):
-    enc = bpe.load(workdir / "tok.bpe")
+    enc = bpe.Encoding.load(workdir / "tok.bpe")
     status, out, _ = run("count", "-t", workdir / "tok.bpe", "--json", workdir / "a.txt", workdir / "b.txt")
     assert status == 0
     rows = json.loads(out)
@@ -128,7 +127,7 @@ def test_count_per_file_and_total(workdir):
 
 
 def test_show_marks_boundaries_plainly_and_in_colour(workdir):
-    enc = bpe.load(workdir / "tok.bpe")
+    enc = bpe.Encoding.load(workdir / "tok.bpe")
     status, out, _ = run("show", "-t", workdir / "tok.bpe", "Beautiful is better 你好")
     assert status == 0
     shown = out.decode().splitlines()[0]
@@ -152,7 +151,7 @@ def test_show_html_has_an_id_on_every_token(workdir):
     status, _, _ = run("show", "-t", workdir / "tok.bpe", "--html", page, workdir / "a.txt")
     assert status == 0
     html = page.read_text()
-    enc = bpe.load(workdir / "tok.bpe")
+    enc = bpe.Encoding.load(workdir / "tok.bpe")
     assert html.count('title="id ') == len(bpe._view.units(enc, enc.encode_ordinary(TEXT)))
 
 
@@ -169,14 +168,13 @@ def test_inspect_reports_the_vocabulary(workdir):
 
 
 def test_tokenizer_json_from_train_loads_as_a_tokenizer(workdir):
-    enc = bpe.load(workdir / "tok.bpe")
+    enc = bpe.Encoding.load(workdir / "tok.bpe")
     status, out, _ = run("encode", "-t", workdir / "tokenizer.json", "--format", "json", workdir / "a.txt")
     assert status == 0
     assert json.loads(out) == enc.encode_ordinary(TEXT)
 
 
 def test_named_encoding_and_bench(workdir):
-    vocab_dir()
     status, out, _ = run("encode", "-t", "o200k_base", stdin=b"hello world")
     assert status == 0 and out.split() == [b"24912", b"2375"]
     status, out, err = run("bench", "-t", "cl100k_base", workdir / "a.txt", "--repeats", 1)

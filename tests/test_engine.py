@@ -104,6 +104,7 @@ def test_pattern_without_scanner_uses_regex_path(text):
     assert ours.encode_ordinary(text) == theirs.encode_ordinary(text)
 
 
+@pytest.mark.threads
 def test_piece_cache_under_thread_contention():
     # A tiny cache (8 entries, and 1 for long pieces) shared by 4 threads is overwritten
     # all the time: every result must still equal the uncached engine's.

@@ -17,7 +17,7 @@ import pytest
 
 import bpe
 from bpe import _core, patterns
-from conftest import corpus_path, oracle, ours, vocab_dir
+from conftest import corpus_path, oracle, ours
 
 # ----------------------------------------------------------------------------------------
 # Hostile vocabulary files
@@ -49,9 +49,7 @@ def test_hostile_rank_files_raise_value_error_naming_file_and_line(tmp_path, con
 def _document(**changes) -> str:
     enc = bpe.train(["hello world"] * 3, vocab_size=260, pattern="gpt2", special_tokens=["<|endoftext|>"],
                     progress=False)
-    from bpe.load import encoding_to_json
-
-    document = json.loads(encoding_to_json(enc))
+    document = json.loads(enc.to_saved_json())
     document.update(changes)
     return json.dumps(document)
 
@@ -77,7 +75,7 @@ def test_hostile_tokenizer_files_raise_value_error_naming_the_file(tmp_path, con
     path = tmp_path / "hostile.bpe"
     path.write_bytes(content)
     with pytest.raises(ValueError) as e:
-        bpe.load(path)
+        bpe.Encoding.load(path)
     assert str(path) in str(e.value) and problem in str(e.value), str(e.value)[:300]
 
 
@@ -137,8 +135,8 @@ def _hammer(encodings, threads: int = 8, rounds: int = 30):
     assert not failures, failures[:5]
 
 
+@pytest.mark.threads
 def test_many_threads_share_official_and_trained_encodings():
-    vocab_dir()
     trained = bpe.train(_texts(99, 200), vocab_size=1000, pattern="cl100k", progress=False, name="trained")
     _hammer([ours("o200k_base"), ours("cl100k_base"), trained])
 
@@ -226,7 +224,6 @@ def test_training_twice_frees_the_first_run():
 @pytest.mark.memory
 def test_a_200_mb_string_encodes_in_linear_memory():
     # In a fresh process, so that the peak belongs to this work alone.
-    vocab_dir()
     script = textwrap.dedent("""
         import resource, sys, bpe
         enc = bpe.get_encoding("o200k_base")

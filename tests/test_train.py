@@ -135,7 +135,7 @@ def test_save_load_round_trip_and_tiktoken_export(tmp_path):
     enc = bpe.train([text], vocab_size=1000, pattern="cl100k", special_tokens=["<|endoftext|>"],
                     progress=False, name="kjv-1000")
     enc.save(tmp_path / "kjv.tok")
-    again = bpe.load(tmp_path / "kjv.tok")
+    again = bpe.Encoding.load(tmp_path / "kjv.tok")
     assert again.name == "kjv-1000" and again._pat_str == enc._pat_str
     sample = text[:20_000] + "<|endoftext|>"
     assert again.encode(sample, allowed_special="all") == enc.encode(sample, allowed_special="all")
@@ -168,7 +168,7 @@ def test_load_rejects_bad_files(tmp_path, content, problem):
     path = tmp_path / "bad.tok"
     path.write_bytes(content)
     with pytest.raises(ValueError) as e:
-        bpe.load(path)
+        bpe.Encoding.load(path)
     assert str(path) in str(e.value) and problem in str(e.value)
 
 
@@ -196,6 +196,7 @@ def test_empty_corpus_and_missing_file(tmp_path):
         bpe.train(str(tmp_path / "missing.txt"), vocab_size=300, progress=False)
 
 
+@pytest.mark.threads
 def test_counting_threads_and_patterns_agree():
     texts = [f"Doc {i}: naïve café, 数字 {i * 37}\n\n  indented\tline's end  " * (i % 4 + 1) for i in range(300)]
     for pattern in ("gpt2", "cl100k", "o200k", r"\w+|\s+|[^\w\s]+"):
