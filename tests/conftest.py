@@ -1,6 +1,8 @@
-"""Shared fixtures: the official vocabularies (from $BPE_VOCAB_DIR) and tiktoken oracles.
+"""Shared fixtures: the official vocabularies and tiktoken oracles built from the same ranks.
 
-Tests that need the official rank files skip with a reason when BPE_VOCAB_DIR is unset;
+o200k_base and cl100k_base ship inside the package, so the tests that need them run
+offline with nothing set. Tests that need the shared corpus find it at ``$BPE_VOCAB_DIR/../corpus``
+or ``../shared/corpus`` beside the project, and skip with a reason when it is not there;
 with BPE_REQUIRE_VOCAB=1 (as .ci/run sets it) they fail instead, so nothing skips in CI.
 """
 
@@ -31,41 +33,43 @@ SPECIALS = {
 }
 PATTERNS = {"o200k_base": patterns.O200K_PATTERN, "cl100k_base": patterns.CL100K_PATTERN}
 OFFICIAL = ["o200k_base", "cl100k_base"]
+PROJECT = Path(__file__).resolve().parent.parent
 
 
-def vocab_dir() -> Path:
-    folder = os.environ.get("BPE_VOCAB_DIR")
-    if folder and all((Path(folder) / f"{n}.tiktoken").is_file() for n in OFFICIAL):
-        return Path(folder)
-    reason = "needs the official rank files: set BPE_VOCAB_DIR to a folder with o200k_base.tiktoken and cl100k_base.tiktoken"
-    if os.environ.get("BPE_REQUIRE_VOCAB") == "1":
-        pytest.fail(reason)
-    pytest.skip(reason)
+def official_bytes(name: str) -> bytes:
+    """The rank file of a shipped encoding, as tiktoken publishes it (checked by its sha256)."""
+    import gzip
+
+    from bpe import load, registry
+
+    data = gzip.decompress((load.SHIPPED / f"{name}.tiktoken.gz").read_bytes())
+    load.check_hash(data, registry.RANK_FILES[name][1], name)
+    return data
 
 
 @functools.lru_cache(maxsize=None)
-def _ranks(name: str, folder: str) -> dict[bytes, int]:
-    from bpe.load import load_tiktoken_bpe
+def official_ranks(name: str) -> dict[bytes, int]:
+    """The ranks of a shipped encoding, found as ``get_encoding`` finds them."""
+    from bpe import registry
 
-    return load_tiktoken_bpe(Path(folder) / f"{name}.tiktoken")
+    return registry.get_encoding(name)._mergeable_ranks
 
 
 def oracle(name: str):
     """tiktoken's Encoding built from the same rank file (tiktoken cannot download here)."""
     tiktoken = pytest.importorskip("tiktoken", reason="tiktoken is the oracle: pip install '.[test]'")
-    return _oracle(name, str(vocab_dir()), tiktoken)
+    return _oracle(name, tiktoken)
 
 
 @functools.lru_cache(maxsize=None)
-def _oracle(name, folder, tiktoken):
+def _oracle(name, tiktoken):
     return tiktoken.Encoding(
-        name, pat_str=PATTERNS[name], mergeable_ranks=_ranks(name, folder),
+        name, pat_str=PATTERNS[name], mergeable_ranks=official_ranks(name),
         special_tokens=SPECIALS[name],
     )
 
 
 def ours(name: str):
-    vocab_dir()
     import bpe
 
     return bpe.get_encoding(name)
@@ -78,8 +82,10 @@ def pair(request):
 
 
 def corpus_path(name: str) -> Path:
-    """A file of ../shared/corpus (found beside BPE_VOCAB_DIR)."""
-    path = vocab_dir().parent / "corpus" / name
+    """A file of the shared corpus (beside $BPE_VOCAB_DIR, or ../shared/corpus)."""
+    folder = os.environ.get("BPE_VOCAB_DIR")
+    where = Path(folder).parent / "corpus" if folder else PROJECT.parent / "shared" / "corpus"
+    path = where / name
     if not path.is_file():
         reason = f"needs the shared corpus file {path}"
         if os.environ.get("BPE_REQUIRE_VOCAB") == "1":

@@ -11,14 +11,17 @@ import pytest
 
 import bpe
 from bpe.load import fetch_verified
-from conftest import vocab_dir
+from conftest import official_bytes
 
 
 @pytest.mark.parametrize("name", ["o200k_base", "cl100k_base"])
 def test_official_files_round_trip_byte_exactly(tmp_path, name):
-    source = vocab_dir() / f"{name}.tiktoken"
+    from bpe import registry
+
+    source = tmp_path / f"{name}.tiktoken"
+    source.write_bytes(official_bytes(name))
     ranks = bpe.load_tiktoken_bpe(source)
-    sha = (vocab_dir() / "SHA256SUMS").read_text().split(f"  {name}.tiktoken")[0].split()[-1]
+    sha = registry.RANK_FILES[name][1]
     assert bpe.load_tiktoken_bpe(source, expected_hash=sha) == ranks
     out = tmp_path / "copy.tiktoken"
     bpe.dump_tiktoken_bpe(ranks, out)
@@ -152,8 +155,11 @@ def test_lookup_order(isolated, monkeypatch):
 def test_named_encoding_from_local_server(tmp_path, monkeypatch):
     from bpe import registry
 
-    payload = (vocab_dir() / "cl100k_base.tiktoken").read_bytes()
-    monkeypatch.delenv("BPE_VOCAB_DIR")
+    from bpe import load
+
+    payload = official_bytes("cl100k_base")
+    monkeypatch.delenv("BPE_VOCAB_DIR", raising=False)
+    monkeypatch.setattr(load, "SHIPPED", tmp_path / "nothing-shipped")
     monkeypatch.setenv("BPE_CACHE_DIR", str(tmp_path / "bpe-cache"))
     monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path / "tiktoken-cache"))
     server = _Server(payload)
@@ -164,3 +170,54 @@ def test_named_encoding_from_local_server(tmp_path, monkeypatch):
         assert len(ranks) == 100256 and server.requests == 1
     finally:
         server.close()
+
+
+def test_shipped_files_come_after_vocab_dir_and_before_the_caches(isolated, monkeypatch):
+    import gzip
+
+    from bpe import load
+
+    payload = b"YQ== 0\n"
+    sha = hashlib.sha256(payload).hexdigest()
+    shipped = isolated / "shipped"
+    shipped.mkdir()
+    monkeypatch.setattr(load, "SHIPPED", shipped)
+    (shipped / "enc.tiktoken.gz").write_bytes(gzip.compress(payload))
+    server = _Server(b"never served")
+    try:
+        assert fetch_verified("enc.tiktoken", server.url, sha) == payload
+        assert server.requests == 0 and not (isolated / "bpe-cache").exists()
+        # a damaged install is an error naming the file, not a silent download
+        (shipped / "enc.tiktoken.gz").write_bytes(gzip.compress(b"YQ== 1\n"))
+        with pytest.raises(ValueError, match=r"sha256 mismatch for .*enc\.tiktoken\.gz"):
+            fetch_verified("enc.tiktoken", server.url, sha)
+        # $BPE_VOCAB_DIR comes first
+        (isolated / "vocab").mkdir()
+        (isolated / "vocab" / "enc.tiktoken").write_bytes(payload)
+        monkeypatch.setenv("BPE_VOCAB_DIR", str(isolated / "vocab"))
+        assert fetch_verified("enc.tiktoken", server.url, sha) == payload
+    finally:
+        server.close()
+
+
+def test_o200k_and_cl100k_work_offline_with_nothing_set(tmp_path):
+    """As a fresh install on a machine without network: no variable, empty caches, no route."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("BPE_VOCAB_DIR", "TIKTOKEN_CACHE_DIR")}
+    env.update(HOME=str(tmp_path), BPE_CACHE_DIR=str(tmp_path / "cache"),
+               DATA_GYM_CACHE_DIR=str(tmp_path / "gym"), https_proxy="http://127.0.0.1:9",
+               http_proxy="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1:9")
+    code = ("import bpe\n"
+            "print(bpe.get_encoding('o200k_base').encode('hello world'))\n"
+            "print(bpe.get_encoding('cl100k_base').encode('hello world'))\n"
+            "try:\n    bpe.get_encoding('r50k_base')\nexcept OSError as e:\n    print('OSError', e)\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         cwd=tmp_path, timeout=300)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[:2] == ["[24912, 2375]", "[15339, 1917]"]
+    assert lines[2].startswith("OSError cannot find r50k_base.tiktoken") and "downloading" in lines[2]
+    assert not (tmp_path / "cache").exists()
