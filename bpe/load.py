@@ -44,8 +44,14 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def check_hash(data: bytes, expected_hash: str, source: str) -> None:
-    """Raise ValueError naming both hashes when ``data`` does not hash to ``expected_hash``."""
+def check_hash(data: bytes, expected_hash: str) -> bool:
+    """Whether ``data`` hashes to ``expected_hash`` (sha256, hex), as in tiktoken."""
+    return sha256_hex(data) == expected_hash.lower()
+
+
+def verify_hash(data: bytes, expected_hash: str, source: str) -> None:
+    """Raise ValueError naming ``source`` and both hashes when ``data`` does not hash to
+    ``expected_hash``."""
     actual = sha256_hex(data)
     if actual != expected_hash.lower():
         raise ValueError(
@@ -141,12 +147,12 @@ def fetch_verified(file_name: str, url: str, expected_hash: str) -> bytes:
         candidate = Path(vocab_dir) / file_name
         if candidate.is_file():
             data = candidate.read_bytes()
-            check_hash(data, expected_hash, str(candidate))
+            verify_hash(data, expected_hash, str(candidate))
             return data
     shipped = SHIPPED / f"{file_name}.gz"
     if shipped.is_file():
         data = gzip.decompress(shipped.read_bytes())
-        check_hash(data, expected_hash, str(shipped))
+        verify_hash(data, expected_hash, str(shipped))
         return data
     folder = cache_dir()
     cached = folder / file_name if folder is not None else None
@@ -164,7 +170,7 @@ def fetch_verified(file_name: str, url: str, expected_hash: str) -> bytes:
             f"not in the caches ({cached or 'bpe cache off'}, {tiktoken_cached or 'tiktoken cache off'}), "
             f"and downloading {url} failed: {e!r}"
         ) from e
-    check_hash(data, expected_hash, url)
+    verify_hash(data, expected_hash, url)
     if cached is not None:
         try:
             write_atomic(cached, data)
@@ -184,9 +190,12 @@ def load_tiktoken_bpe(tiktoken_bpe_file: PathLike, expected_hash: Optional[str] 
     24912
     """
     source = os.fspath(tiktoken_bpe_file)
-    contents = read_file(source)
+    if _is_url(source):  # downloads go through tiktoken's cache, as in tiktoken
+        contents = read_file_cached(source, expected_hash)
+    else:
+        contents = read_file(source)
     if expected_hash is not None:
-        check_hash(contents, expected_hash, source)
+        verify_hash(contents, expected_hash, source)
     ranks = parse_tiktoken_bpe(contents, source)
     if not ranks:
         raise ValueError(f"{source}: no tokens (the file is empty)")
@@ -202,14 +211,54 @@ def dump_tiktoken_bpe(bpe_ranks: Mapping[bytes, int], tiktoken_bpe_file: PathLik
     write_atomic(tiktoken_bpe_file, b"".join(lines))
 
 
-def data_gym_to_mergeable_bpe_ranks(vocab_bpe: bytes, encoder_json: bytes) -> dict[bytes, int]:
-    """Ranks from GPT-2's original ``vocab.bpe`` and ``encoder.json`` files.
+def read_file_cached(blobpath: PathLike, expected_hash: Optional[str] = None) -> bytes:
+    """The bytes of a file or URL, through tiktoken's cache (``$TIKTOKEN_CACHE_DIR``, else
+    ``$DATA_GYM_CACHE_DIR``, else ``<tmp>/data-gym-cache``; empty: no cache) under the sha1
+    of ``blobpath``, as tiktoken's function of that name. With ``expected_hash``, a cached
+    copy that does not match is fetched again, and fetched data that does not match is a
+    ValueError."""
+    blobpath = os.fspath(blobpath)
+    cache_path = tiktoken_cache_path(blobpath)
+    if cache_path is not None and cache_path.is_file():
+        data = cache_path.read_bytes()
+        if expected_hash is None or check_hash(data, expected_hash):
+            return data
+    data = read_file(blobpath)
+    if expected_hash is not None:
+        verify_hash(data, expected_hash, blobpath)
+    if cache_path is not None:
+        try:
+            write_atomic(cache_path, data)
+        except OSError:
+            pass  # a read-only cache still gets the data, just not the copy
+    return data
+
+
+def data_gym_to_mergeable_bpe_ranks(
+    vocab_bpe_file: PathLike,
+    encoder_json_file: PathLike,
+    vocab_bpe_hash: Optional[str] = None,
+    encoder_json_hash: Optional[str] = None,
+    clobber_one_byte_tokens: bool = False,
+) -> dict[bytes, int]:
+    """Ranks from GPT-2's original ``vocab.bpe`` and ``encoder.json`` files (paths or URLs,
+    read through :func:`read_file_cached`), with tiktoken's signature.
+
+    ``clobber_one_byte_tokens`` takes the single bytes' ranks from ``encoder.json`` instead
+    of GPT-2's printable-first order."""
+    vocab_bpe = read_file_cached(vocab_bpe_file, vocab_bpe_hash)
+    encoder_json = read_file_cached(encoder_json_file, encoder_json_hash)
+    return data_gym_ranks(vocab_bpe, encoder_json, clobber_one_byte_tokens,
+                          os.fspath(vocab_bpe_file), os.fspath(encoder_json_file))
+
+
+def data_gym_ranks(vocab_bpe: bytes, encoder_json: bytes, clobber_one_byte_tokens: bool = False,
+                   vocab_source: str = "vocab.bpe", encoder_source: str = "encoder.json") -> dict[bytes, int]:
+    """:func:`data_gym_to_mergeable_bpe_ranks` on the files' contents.
 
     GPT-2 wrote every byte as a printable character: printable Latin-1 bytes stand for
     themselves and the others for U+0100 onwards, in byte order.
     """
-    import json
-
     printable = [b for b in range(256) if chr(b).isprintable() and b != 0x20]
     char_to_byte = {chr(b): b for b in printable}
     rank_to_byte = list(printable)
@@ -218,19 +267,30 @@ def data_gym_to_mergeable_bpe_ranks(vocab_bpe: bytes, encoder_json: bytes) -> di
             char_to_byte[chr(256 + len(rank_to_byte) - len(printable))] = b
             rank_to_byte.append(b)
 
-    def to_bytes(text: str) -> bytes:
-        return bytes(char_to_byte[c] for c in text)
+    def to_bytes(text: str, where: str) -> bytes:
+        try:
+            return bytes(char_to_byte[c] for c in text)
+        except KeyError as e:
+            raise ValueError(f"{where}: character {e.args[0]!r} stands for no byte") from None
 
     ranks = {bytes([b]): i for i, b in enumerate(rank_to_byte)}
     merges = vocab_bpe.decode("utf-8").split("\n")[1:-1]
     for lineno, merge in enumerate(merges, start=2):
         parts = merge.split()
         if len(parts) != 2:
-            raise ValueError(f"vocab.bpe, line {lineno}: expected two tokens, got {merge!r}")
-        ranks[to_bytes(parts[0]) + to_bytes(parts[1])] = len(ranks)
-    encoder = {to_bytes(k): v for k, v in json.loads(encoder_json).items()}
+            raise ValueError(f"{vocab_source}, line {lineno}: expected two tokens, got {merge!r}")
+        where = f"{vocab_source}, line {lineno}"
+        ranks[to_bytes(parts[0], where) + to_bytes(parts[1], where)] = len(ranks)
+    document = _json.loads(encoder_json, encoder_source)
+    if not isinstance(document, dict):
+        raise ValueError(f"{encoder_source}: not an object of token: id")
+    encoder = {to_bytes(k, encoder_source): v for k, v in document.items()}
     encoder.pop(b"<|endoftext|>", None)
     encoder.pop(b"<|startoftext|>", None)
+    if clobber_one_byte_tokens:
+        for token, rank in encoder.items():
+            if len(token) == 1:
+                ranks[token] = rank
     if encoder != ranks:
-        raise ValueError("encoder.json does not agree with the merges in vocab.bpe")
+        raise ValueError(f"{encoder_source} does not agree with the merges in {vocab_source}")
     return ranks

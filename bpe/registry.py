@@ -12,7 +12,7 @@ import threading
 from typing import Any, Callable
 
 from bpe import patterns
-from bpe.load import data_gym_to_mergeable_bpe_ranks, fetch_verified, parse_tiktoken_bpe
+from bpe.load import data_gym_ranks, fetch_verified, parse_tiktoken_bpe
 
 ENDOFTEXT = "<|endoftext|>"
 FIM_PREFIX = "<|fim_prefix|>"
@@ -48,7 +48,7 @@ def _ranks(name: str) -> dict[bytes, int]:
 
 def _gpt2() -> dict[str, Any]:
     files = {f: fetch_verified(f"gpt2.{f}", url, sha) for f, (url, sha) in GPT2_FILES.items()}
-    ranks = data_gym_to_mergeable_bpe_ranks(files["vocab.bpe"], files["encoder.json"])
+    ranks = data_gym_ranks(files["vocab.bpe"], files["encoder.json"])
     return dict(name="gpt2", explicit_n_vocab=50257, pat_str=patterns.R50K_PATTERN,
                 mergeable_ranks=ranks, special_tokens={ENDOFTEXT: 50256})
 

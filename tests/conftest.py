@@ -43,7 +43,7 @@ def official_bytes(name: str) -> bytes:
     from bpe import load, registry
 
     data = gzip.decompress((load.SHIPPED / f"{name}.tiktoken.gz").read_bytes())
-    load.check_hash(data, registry.RANK_FILES[name][1], name)
+    load.verify_hash(data, registry.RANK_FILES[name][1], name)
     return data
 
 

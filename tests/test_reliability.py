@@ -57,7 +57,7 @@ def test_empty_pieces_through_every_door(tmp_path):
     (tmp_path / "tokenizer.json").write_text(json.dumps(document))
     assert hf.from_tokenizer_json(tmp_path / "tokenizer.json").encode("abcd ab cd!") == want
     run = subprocess.run([sys.executable, "-m", "bpe", "encode", "-t", str(tmp_path / "e.tok"), "-q"],
-                         input="abcd ab cd!", capture_output=True, text=True, timeout=120)
+                         input="abcd ab cd!", capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert [int(t) for t in run.stdout.split()] == want
     trained = bpe.train(["abab cdcd abab"] * 5, vocab_size=260, pattern=r"\w*", progress=False)
@@ -122,10 +122,11 @@ def test_decode_bytes_converts_each_id_once_from_a_snapshot():
 # -- 3, 4. patterns that would hang -------------------------------------------------------
 
 @pytest.mark.parametrize("pat_str", [r"\p{", r"\p{L", r"a|\P{Lu", r"[\p{L]"])
-def test_an_unclosed_property_is_a_value_error_not_a_hang(pat_str):
+def test_an_unclosed_property_is_a_value_error_not_a_hang(pat_str, tmp_path):
     code = (f"import bpe\ntry:\n    bpe.Encoding('x', pat_str={pat_str!r}, mergeable_ranks={{b'a': 0}}, "
             "special_tokens={})\nexcept ValueError as e:\n    print('ValueError', e)\n")
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         cwd=tmp_path)  # away from the uncompiled sources
     assert run.returncode == 0, run.stderr
     assert run.stdout.startswith("ValueError") and "split pattern" in run.stdout
 
@@ -313,7 +314,8 @@ def test_encode_output_goes_through_a_private_temporary_file(tmp_path):
     enc = bpe.Encoding("small", pat_str=r"\S+|\s+", mergeable_ranks=SMALL, special_tokens={})
     enc.save(tmp_path / "small.tok")
     run = subprocess.run([sys.executable, "-m", "bpe", "encode", str(src), "-t", str(tmp_path / "small.tok"),
-                          "--format", "bin", "-o", str(out), "-q"], capture_output=True, text=True, timeout=120)
+                          "--format", "bin", "-o", str(out), "-q"], capture_output=True, text=True, timeout=120,
+                         cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert victim.read_bytes() == b"keep"
     assert len(out.read_bytes()) == 2 * len(enc.encode("abcd ab cd"))
