@@ -82,3 +82,20 @@ def test_user_code_runs_with_bpe_as_tiktoken(tmp_path):
                          timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.stdout.strip().endswith("drop-in ok")
+
+
+def test_educational_names_over_the_reference(capsys):
+    from bpe import _educational, get_encoding
+
+    enc = get_encoding("cl100k_base")
+    simple = _educational.SimpleBytePairEncoding.from_tiktoken(enc)
+    text = "hello world, 中文 and émigrés"
+    assert simple.encode(text, visualise=None) == enc.encode_ordinary(text)
+    assert simple.decode(simple.encode(text, visualise=None)) == text
+    assert _educational.bpe_encode(enc._mergeable_ranks, b"hello", visualise="simple") == [15339]
+    shown = capsys.readouterr().out
+    assert "[b'h', b'e', b'l', b'l', b'o']" in shown and "[b'hello']" in shown
+    trained = _educational.SimpleBytePairEncoding.train("low lower lowest " * 20, 270, r"\S+|\s+")
+    assert len(trained.mergeable_ranks) == 262  # six merges build all three words; then no pair is left
+    assert trained.encode("lowest", visualise=None) == [trained.mergeable_ranks[b"lowest"]]
+    assert _educational.train_simple_encoding().decode_bytes([104]) == b"h"
