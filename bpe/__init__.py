@@ -8,6 +8,7 @@
 
 from bpe import load  # tiktoken's rank-file module, as ``tiktoken.load``
 from bpe._open import open_tokenizer
+from bpe._stream import StreamDecoder
 from bpe.core import Encoding
 from bpe.load import dump_tiktoken_bpe, load_tiktoken_bpe
 from bpe.model import encoding_for_model, encoding_name_for_model
@@ -18,6 +19,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Encoding",
+    "StreamDecoder",
     "get_encoding",
     "encoding_for_model",
     "encoding_name_for_model",

@@ -7,6 +7,7 @@ unknown encoding, a bad flag value) prints one line on stderr and exits with sta
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -314,6 +315,43 @@ def cmd_count(args) -> int:
     if len(rows) > 1:
         n, b = sum(r[1] for r in rows), sum(r[2] for r in rows)
         print(f"{'total':<{width}}  {n:>12,}  {b:>14,}  {b / max(n, 1):>11.3f}")
+    return _over_budget(rows, args.max_tokens)
+
+
+def _over_budget(rows: list, max_tokens: int | None) -> int:
+    """1 (and each file named on stderr) when a file has more than ``max_tokens`` tokens."""
+    over = [(f, n) for f, n, _ in rows if max_tokens is not None and n > max_tokens]
+    for f, n in over:
+        print(f"bpe count: {f}: {n:,} tokens, over the budget of {max_tokens:,}", file=sys.stderr)
+    return 1 if over else 0
+
+
+def cmd_chunk(args) -> int:
+    enc = tokenizer(args.tokenizer)
+    paths = _check_files(args.files) if args.files else []
+    if args.overlap >= args.max_tokens:
+        raise UserError(f"--overlap ({args.overlap}) must be less than --max-tokens ({args.max_tokens})")
+    allowed = "all" if args.allow_special else set()
+    n_windows = 0
+    with (open_atomic(args.output, "w", encoding="utf-8") if args.output
+          else contextlib.nullcontext(sys.stdout)) as out:
+        for path in paths or [None]:
+            text = (path.read_text(encoding="utf-8", errors="replace") if path
+                    else sys.stdin.buffer.read().decode("utf-8", errors="replace"))
+            try:
+                spans = enc.split_tokens_offsets(text, args.max_tokens, overlap=args.overlap,
+                                                 prefer=args.prefer, allowed_special=allowed,
+                                                 disallowed_special=())
+            except ValueError as e:
+                raise UserError(f"{path or '<stdin>'}: {e}") from None
+            for k, (start, end, first, last) in enumerate(spans.tolist()):
+                out.write(json.dumps({"source": str(path) if path else "<stdin>", "window": k,
+                                      "start": start, "end": end, "tokens": last - first,
+                                      "text": text[start:end]}, ensure_ascii=False) + "\n")
+            n_windows += len(spans)
+    if args.output and not args.quiet:
+        print(f"wrote {args.output}: {n_windows:,} windows of at most {args.max_tokens:,} tokens "
+              f"from {len(paths) or 1} file(s)", file=sys.stderr)
     return 0
 
 
@@ -538,6 +576,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="*", metavar="FILE", help="files (default: stdin)")
     p.add_argument("--allow-special", action="store_true", help="count special-token text as one token")
     p.add_argument("--json", action="store_true", help="a JSON list of {file, tokens, bytes}")
+    p.add_argument("--max-tokens", type=_positive, metavar="N",
+                   help="exit 1, naming each file on stderr, when a file has more than N tokens "
+                        "(a check for prompt files in CI)")
+
+    p = _sub(sub, "chunk", "cut files into windows of at most N tokens, for retrieval",
+             "bpe chunk docs/*.md -t cl100k_base --max-tokens 512 --overlap 64 -o chunks.jsonl", cmd_chunk)
+    _tokenizer_flag(p)
+    p.add_argument("files", nargs="*", metavar="FILE", help="text files (default: stdin)")
+    p.add_argument("--max-tokens", type=_positive, required=True, metavar="N", help="tokens per window at most")
+    p.add_argument("--overlap", type=int, default=0, metavar="K",
+                   help="tokens each window shares with the one before (default 0; less than N)")
+    p.add_argument("--prefer", choices=["paragraph", "sentence", "line"],
+                   help="end a window at the last paragraph, sentence or line end in its last quarter")
+    p.add_argument("--allow-special", action="store_true", help="special-token text is one token")
+    p.add_argument("-o", "--output", metavar="OUT.jsonl",
+                   help="one JSON line per window: source, window, start and end characters, tokens, "
+                        "text (default: stdout)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr")
 
     p = _sub(sub, "show", "show where the token boundaries fall in a text",
              "bpe show --tokenizer o200k_base \"Hello, world!\"   (or a FILE, or stdin)", cmd_show)

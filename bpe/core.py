@@ -425,6 +425,87 @@ class Encoding:
         return self._core_bpe.encode_pieces(patterns.split(self._pat_str, text))
 
     # ------------------------------------------------------------------------------------
+    # Cutting text by tokens (additions: tiktoken has none of these)
+
+    def truncate(
+        self,
+        text: str,
+        max_tokens: int,
+        *,
+        side: Literal["right", "left"] = "right",
+        allowed_special: Literal["all"] | AbstractSet[str] = set(),  # noqa: B006
+        disallowed_special: Literal["all"] | Collection[str] = "all",
+    ) -> str:
+        """The longest part of ``text`` that fits in ``max_tokens`` tokens: its start
+        (``side="right"`` cuts the right end off) or its end (``side="left"``).
+
+        The cut falls on a token boundary of the whole text's encoding that is also a
+        character boundary, and the part's own encoding has at most ``max_tokens`` tokens.
+        One encode of the text (and a count of the part), not a search of repeated encodes.
+        The special-token policy is :meth:`encode`'s.
+
+        >>> enc.truncate("hello world, again", 2)  # doctest: +SKIP
+        'hello world'
+        >>> enc.truncate("hello world, again", 2, side="left")  # doctest: +SKIP
+        ', again'
+        """
+        from bpe import _windows
+
+        return _windows.truncate(self, text, max_tokens, side, allowed_special, disallowed_special)
+
+    def split_tokens(
+        self,
+        text: str,
+        max_tokens: int,
+        *,
+        overlap: int = 0,
+        prefer: Literal["paragraph", "sentence", "line"] | None = None,
+        allowed_special: Literal["all"] | AbstractSet[str] = set(),  # noqa: B006
+        disallowed_special: Literal["all"] | Collection[str] = "all",
+    ) -> list[str]:
+        """``text`` in consecutive windows of at most ``max_tokens`` tokens, neighbours
+        sharing ``overlap`` tokens (for retrieval chunks).
+
+        Windows are cut only at token boundaries of the whole text's encoding that are also
+        character boundaries, and token counts are that encoding's; where such a boundary
+        does not fall exactly ``overlap`` tokens back, the overlap is the next smaller one.
+        Dropping from each window the part the one before it already holds gives back
+        ``text`` exactly (:meth:`split_tokens_offsets` says where each window lies).
+        ``prefer`` ends a window at the last paragraph, sentence or line end in its last
+        quarter, when there is one.
+
+        >>> enc.split_tokens("one two three four five", 2, overlap=1)  # doctest: +SKIP
+        ['one two', ' two three', ' three four', ' four five']
+        """
+        spans = self.split_tokens_offsets(text, max_tokens, overlap=overlap, prefer=prefer,
+                                          allowed_special=allowed_special,
+                                          disallowed_special=disallowed_special)
+        from bpe import _windows
+
+        fixed = _windows.same_text(text)
+        return [fixed[a:b] for a, b in spans[:, :2].tolist()]
+
+    def split_tokens_offsets(
+        self,
+        text: str,
+        max_tokens: int,
+        *,
+        overlap: int = 0,
+        prefer: Literal["paragraph", "sentence", "line"] | None = None,
+        allowed_special: Literal["all"] | AbstractSet[str] = set(),  # noqa: B006
+        disallowed_special: Literal["all"] | Collection[str] = "all",
+    ) -> "npt.NDArray[np.int64]":
+        """The windows of :meth:`split_tokens` as an ``int64`` array of shape ``[n, 4]``:
+        start and end character offsets, start and end token indices (into
+        ``encode(text, ...)``), one row per window."""
+        import numpy as np
+
+        from bpe import _windows
+
+        rows = _windows.windows(self, text, max_tokens, overlap, prefer, allowed_special, disallowed_special)
+        return np.array(rows, dtype=np.int64).reshape(-1, 4)
+
+    # ------------------------------------------------------------------------------------
     # Decoding
 
     def decode_bytes(self, tokens: Sequence[int]) -> bytes:

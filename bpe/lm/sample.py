@@ -8,7 +8,6 @@ it is whole: what is printed is never a broken character.
 
 from __future__ import annotations
 
-import codecs
 from typing import Callable, Iterator
 
 import numpy as np
@@ -90,14 +89,16 @@ def generate(params, cfg: GPTConfig, enc, prompt: str, max_tokens: int = 200,
 def stream_text(enc, ids, write: Callable[[str], object]) -> None:
     """Hand the text of ``ids`` to ``write`` as it comes, in whole characters only: the bytes
     of a character cut between tokens wait for the rest. Special tokens are not text."""
-    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    from bpe import StreamDecoder
+
+    decoder = StreamDecoder(enc)
     for token in ids:
         if token >= enc.n_vocab or enc.is_special_token(token):
             continue
-        text = decoder.decode(enc.decode_single_token_bytes(token))
+        text = decoder.feed([token])
         if text:
             write(text)
-    tail = decoder.decode(b"", final=True)
+    tail = decoder.flush()
     if tail:
         write(tail)
 
