@@ -16,8 +16,11 @@
 #    piece's count and (x,c) (c,y) gain it.
 
 from libc.stdint cimport int64_t, uint32_t, uint64_t
-from libc.stdlib cimport free, malloc, realloc
+from libc.stdlib cimport free, malloc
 from libc.string cimport memset
+
+from bpe._heap cimport Heap, heap_pop, heap_push
+from bpe._types cimport grow
 
 
 cdef struct PairEntry:
@@ -104,78 +107,33 @@ cdef class _PairMap:
 
 
 cdef inline int add_word(PairEntry* e, uint32_t w) noexcept nogil:
-    cdef uint32_t cap
+    cdef size_t cap
     cdef uint32_t* data
     if e.n_words and e.words[e.n_words - 1] == w:
         return 0
     if e.n_words == e.cap_words:
-        cap = e.cap_words * 2 if e.cap_words else 4
-        data = <uint32_t*>realloc(e.words, cap * sizeof(uint32_t))
+        cap = e.cap_words
+        if cap >> 31:  # n_words is 32 bits: no more pieces than that per pair
+            return -1
+        data = <uint32_t*>grow(e.words, &cap, sizeof(uint32_t), 4)
         if data == NULL:
             return -1
         e.words = data
-        e.cap_words = cap
+        e.cap_words = <uint32_t>cap
     e.words[e.n_words] = w
     e.n_words += 1
     return 0
 
 
-# Heap of (count, key), the largest count first and the smallest key among equal counts.
-cdef inline bint better(int64_t c1, uint64_t k1, int64_t c2, uint64_t k2) noexcept nogil:
-    return c1 > c2 or (c1 == c2 and k1 < k2)
+# The heap (bpe/_heap.pxd) orders by priority then key, smallest first: a pair's priority
+# is UINT64_MAX - count, so the largest count comes first and the smallest pair among equal
+# counts.
+cdef inline int push_pair(Heap* h, int64_t count, uint64_t key) noexcept nogil:
+    return heap_push(h, <uint64_t>-1 - <uint64_t>count, key)
 
 
-cdef struct Heap:
-    int64_t* counts
-    uint64_t* keys
-    size_t size
-    size_t cap
-
-
-cdef int heap_push(Heap* h, int64_t count, uint64_t key) noexcept nogil:
-    cdef size_t i, parent, cap
-    if h.size == h.cap:
-        cap = h.cap * 2 if h.cap else 1024
-        h.counts = <int64_t*>realloc(h.counts, cap * sizeof(int64_t))
-        h.keys = <uint64_t*>realloc(h.keys, cap * sizeof(uint64_t))
-        if h.counts == NULL or h.keys == NULL:
-            return -1
-        h.cap = cap
-    i = h.size
-    h.size += 1
-    while i > 0:
-        parent = (i - 1) >> 1
-        if not better(count, key, h.counts[parent], h.keys[parent]):
-            break
-        h.counts[i] = h.counts[parent]
-        h.keys[i] = h.keys[parent]
-        i = parent
-    h.counts[i] = count
-    h.keys[i] = key
-    return 0
-
-
-cdef void heap_pop(Heap* h) noexcept nogil:
-    cdef size_t i = 0, child, n
-    cdef int64_t c
-    cdef uint64_t k
-    h.size -= 1
-    n = h.size
-    c = h.counts[n]
-    k = h.keys[n]
-    while True:
-        child = 2 * i + 1
-        if child >= n:
-            break
-        if child + 1 < n and better(h.counts[child + 1], h.keys[child + 1], h.counts[child], h.keys[child]):
-            child += 1
-        if not better(h.counts[child], h.keys[child], c, k):
-            break
-        h.counts[i] = h.counts[child]
-        h.keys[i] = h.keys[child]
-        i = child
-    h.counts[i] = c
-    h.keys[i] = k
+cdef inline int64_t top_count(const Heap* h) noexcept nogil:
+    return <int64_t>(<uint64_t>-1 - h.items[0].prio)
 
 
 cdef struct KeyVec:
@@ -189,7 +147,7 @@ cdef inline int bump(_PairMap pairs, uint32_t left, uint32_t right, int64_t delt
     """Add delta to a pair's count; a gaining pair records the piece and is marked touched."""
     cdef uint64_t key = (<uint64_t>left << 32) | right
     cdef PairEntry* e = pairs.get(key, delta > 0)
-    cdef size_t cap
+    cdef uint64_t* data
     if e == NULL:
         return -1 if delta > 0 else 0
     e.count += delta
@@ -197,11 +155,10 @@ cdef inline int bump(_PairMap pairs, uint32_t left, uint32_t right, int64_t delt
         if add_word(e, word):
             return -1
         if touched.size == touched.cap:
-            cap = touched.cap * 2 if touched.cap else 256
-            touched.data = <uint64_t*>realloc(touched.data, cap * sizeof(uint64_t))
-            if touched.data == NULL:
+            data = <uint64_t*>grow(touched.data, &touched.cap, sizeof(uint64_t), 256)
+            if data == NULL:
                 return -1
-            touched.cap = cap
+            touched.data = data
         touched.data[touched.size] = key
         touched.size += 1
     return 0
@@ -263,7 +220,7 @@ def train_merges(list pieces, list counts, size_t n_merges, progress=None, int64
             if not failed:
                 for k in range(pairs.mask + 1):
                     if pairs.slots[k].key != EMPTY and pairs.slots[k].count > 0:
-                        if heap_push(&heap, pairs.slots[k].count, pairs.slots[k].key):
+                        if push_pair(&heap, pairs.slots[k].count, pairs.slots[k].key):
                             failed = True
                             break
         if failed:
@@ -275,14 +232,13 @@ def train_merges(list pieces, list counts, size_t n_merges, progress=None, int64
                 key = 0
                 count = 0
                 while heap.size:
-                    key = heap.keys[0]
-                    count = heap.counts[0]
-                    heap_pop(&heap)
+                    count = top_count(&heap)
+                    key = heap_pop(&heap).key
                     e = pairs.get(key, False)
                     if e != NULL and e.count == count:
                         break
                     if e != NULL and e.count > 0:
-                        if heap_push(&heap, e.count, key):
+                        if push_pair(&heap, e.count, key):
                             failed = True
                             break
                     count = 0
@@ -332,7 +288,7 @@ def train_merges(list pieces, list counts, size_t n_merges, progress=None, int64
                     for t in range(touched.size):
                         e = pairs.get(touched.data[t], False)
                         if e != NULL and e.count > 0:
-                            if heap_push(&heap, e.count, touched.data[t]):
+                            if push_pair(&heap, e.count, touched.data[t]):
                                 failed = True
             if failed:
                 raise MemoryError()
@@ -351,5 +307,4 @@ def train_merges(list pieces, list counts, size_t n_merges, progress=None, int64
         free(weights)
         free(seen)
         free(touched.data)
-        free(heap.counts)
-        free(heap.keys)
+        free(heap.items)

@@ -1,6 +1,7 @@
-# Shared C-level types of the compiled engine.
+# Shared C-level types of the compiled engine, and the one growth helper.
 
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
+from libc.stdlib cimport realloc
 
 ctypedef uint32_t rank_t
 
@@ -12,8 +13,37 @@ cdef extern from *:
     const uint32_t NO_RANK "BPE_NO_RANK"
 
 
+cdef inline void* grow(void* data, size_t* capacity, size_t item, size_t first) noexcept nogil:
+    """``data`` (``capacity[0]`` items of ``item`` bytes) moved to a block twice as large
+    (``first`` items when empty), ``capacity`` updated; NULL out of memory, and then
+    ``data`` and ``capacity`` are untouched, so nothing is lost.
+
+    >>> p = grow(p, &cap, sizeof(rank_t), 64)   # then: if p == NULL: fail, the old p intact
+    """
+    cdef size_t cap = capacity[0] * 2 if capacity[0] else first
+    cdef void* moved
+    if cap < capacity[0] or cap > (<size_t>-1) // item:
+        return NULL
+    moved = realloc(data, cap * item)
+    if moved != NULL:
+        capacity[0] = cap
+    return moved
+
+
 # A growable array of ranks, filled without the GIL.
 cdef struct RankVec:
     rank_t* data
     size_t size
     size_t capacity
+
+
+cdef inline int vec_push(RankVec* v, rank_t r) noexcept nogil:
+    cdef rank_t* data
+    if v.size == v.capacity:
+        data = <rank_t*>grow(v.data, &v.capacity, sizeof(rank_t), 64)
+        if data == NULL:
+            return -1
+        v.data = data
+    v.data[v.size] = r
+    v.size += 1
+    return 0

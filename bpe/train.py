@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import codecs
 import collections
+import functools
 import os
 import sys
 import time
@@ -46,7 +47,7 @@ class _Counter:
     def __init__(self, pat_str: str):
         family = patterns.scanner_family(pat_str)
         if family:
-            self.count = _core.CoreBPE({bytes([b]): b for b in range(256)}, {}, family, 0).count_pieces
+            self.count = functools.partial(_core.count_pieces, family=family)
         else:
             compiled = patterns.compile_pattern(pat_str)
 

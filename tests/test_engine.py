@@ -199,11 +199,11 @@ def test_batches_name_the_bad_text(call):
     # written for those is freed: the debug build's AddressSanitizer run checks that).
     ranks = {bytes([b]): b for b in range(256)} | {b"ab": 256}
     core = _core.CoreBPE(ranks, {}, 3)
-    run = getattr(core, call)
+    run = getattr(core, call) if call != "count_pieces" else (lambda texts: _core.count_pieces(texts, 3))
     with pytest.raises(TypeError, match=r"texts\[2\] is bytes, not str"):
         run(["ab", "中文", b"ab"])
     with pytest.raises(UnicodeEncodeError, match="surrogates not allowed"):
         run(["ab", "中文 ab", "x \ud800 y", "é"])
     # and the engine is left as good as new
-    fresh = getattr(_core.CoreBPE(ranks, {}, 3), call)
+    fresh = getattr(_core.CoreBPE(ranks, {}, 3), call) if call != "count_pieces" else run
     assert run(["ab", "中文 ab", "é"]) == fresh(["ab", "中文 ab", "é"])

@@ -1,0 +1,178 @@
+# The piece cache: pieces that are not tokens -> their ranks, shared by threads.
+
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdlib cimport calloc, free
+from libc.string cimport memset
+
+from bpe._port cimport (bpe_cas_acquire, bpe_fence_acquire, bpe_fence_release, bpe_load64,
+                        bpe_load_acquire, bpe_load_relaxed, bpe_load_tag, bpe_prefetch,
+                        bpe_prefetch_write, bpe_store64, bpe_store_relaxed, bpe_store_release,
+                        bpe_store_tag, table_alloc, table_free)
+from bpe._types cimport RankVec, rank_t, vec_push
+from bpe._vocab cimport load_le
+
+# The piece cache: a two-way set-associative table from pieces that are not tokens to
+# their ranks (a merge costs dozens of table lookups, a hit one), in three tiers by piece
+# length so that the short pieces, most of them, get more entries in the same memory and a
+# hit reads one cache line (docs/performance.md has the measurements).
+#
+# An entry is a 64-bit-aligned block: a header (seq, a sequence lock: 0 empty, odd while a
+# writer fills the entry, even when stable; shape, the piece's length and number of
+# tokens), then the piece's bytes, then its tokens. Many threads read and write it at once
+# without a lock: a writer makes seq odd while it writes (skipping an entry another writer
+# holds) and a reader checks seq before and after copying; a torn read is a miss, never a
+# wrong answer. A piece may sit in either entry of a pair (its set): 2i and 2i + 1; a new
+# piece takes an empty way, else the way a bit of its hash picks.
+cdef enum:
+    SHORT_PIECE = 24     # 64-byte entries: up to 24 bytes and 8 tokens, one cache line
+    CACHE_PIECE = 48     # 128-byte entries: up to 48 bytes and 18 tokens
+    LONG_PIECE = 256     # 512-byte entries: up to 256 bytes and 62 tokens
+
+cdef struct CacheHeader:
+    uint32_t seq         # the sequence lock
+    uint32_t shape       # the piece's length | its number of tokens << 16
+
+cdef struct PieceCache:
+    uint8_t* entries     # NULL: off
+    uint8_t* tags        # per entry: 0 empty, else 8 bits of its piece's hash (see cache_tag)
+    uint64_t mask        # number of entries - 1
+    uint32_t entry_size  # bytes per entry
+    uint32_t max_piece   # longest piece an entry holds
+    uint32_t max_tokens  # most tokens an entry holds
+
+
+cdef inline size_t cache_set(const PieceCache* cache, uint64_t h) noexcept nogil:
+    """The first entry of the piece's set."""
+    return (h >> 24) & cache.mask & ~(<size_t>1)
+
+
+cdef inline size_t cache_second(const PieceCache* cache, size_t first) noexcept nogil:
+    """The second entry of the set starting at `first` (the same entry in a one-entry cache)."""
+    return first | (cache.mask & 1)
+
+
+cdef inline CacheHeader* cache_entry(const PieceCache* cache, size_t i) noexcept nogil:
+    return <CacheHeader*>(cache.entries + i * cache.entry_size)
+
+
+# Each entry also has a one-byte tag in an array of its own (50 KiB for the three tiers by
+# default), so that a piece the cache does not hold is known to miss without reading its
+# entry, which on a cold pass is in no cache level; a miss prefetches the entry for the
+# put that follows the merge. The tag is a filter only (a match still compares the piece);
+# its bits (48 to 55 of the hash) are not the entry's index bits (24 and up) for a cache
+# of less than 2^24 entries.
+cdef inline uint8_t cache_tag(uint64_t h) noexcept nogil:
+    return <uint8_t>(h >> 48) | 1
+
+
+cdef inline ptrdiff_t cache_find(const PieceCache* cache, uint64_t h, size_t first) noexcept nogil:
+    """The first entry of the set starting at `first` whose tag is the piece's, or -1."""
+    cdef uint8_t tag = cache_tag(h)
+    if bpe_load_tag(&cache.tags[first]) == tag:
+        return first
+    if bpe_load_tag(&cache.tags[cache_second(cache, first)]) == tag:
+        return cache_second(cache, first)
+    return -1
+
+
+cdef inline size_t cache_victim(const PieceCache* cache, uint64_t h, size_t first) noexcept nogil:
+    """The entry of the set starting at `first` that a new piece takes."""
+    cdef size_t second = cache_second(cache, first)
+    if bpe_load_tag(&cache.tags[first]) == 0:
+        return first
+    if bpe_load_tag(&cache.tags[second]) == 0:
+        return second
+    return second if (h >> 23) & 1 else first
+
+
+cdef inline bint cache_get(const PieceCache* cache, uint64_t h, const uint8_t* s, size_t n,
+                           RankVec* out) noexcept nogil:
+    """Append the piece's ranks when the cache holds it (out may then be left with part of
+    an entry on a False: the caller cuts it back)."""
+    cdef size_t first = cache_set(cache, h), second = cache_second(cache, first)
+    cdef ptrdiff_t i = cache_find(cache, h, first)
+    if i < 0:
+        return False
+    if cache_read(cache, <size_t>i, s, n, out):
+        return True
+    # The first way's tag matched by chance (or its read was torn): try the second.
+    if <size_t>i == first and second != first and bpe_load_tag(&cache.tags[second]) == cache_tag(h):
+        return cache_read(cache, second, s, n, out)
+    return False
+
+
+# Readers and writers share an entry without a lock, so every access to it is atomic
+# (relaxed: plain loads and stores on x86-64 and ARM); a plain memcpy racing with a writer
+# would be undefined behaviour, and the compiler could reload a count after checking it.
+# The piece is stored as zero-padded little-endian words, compared a word at a time.
+cdef inline bint cache_read(const PieceCache* cache, size_t i, const uint8_t* s, size_t n,
+                            RankVec* out) noexcept nogil:
+    """Append the ranks of entry i when it holds s[:n]."""
+    cdef CacheHeader* e = cache_entry(cache, i)
+    cdef const uint64_t* words = <const uint64_t*>(e + 1)
+    cdef const uint32_t* stored = <const uint32_t*>(<const uint8_t*>words + cache.max_piece)
+    cdef rank_t tokens[62]
+    cdef uint32_t before, k, count, shape
+    cdef size_t w
+    before = bpe_load_acquire(&e.seq)
+    if before == 0 or before & 1:
+        return False
+    shape = bpe_load_relaxed(&e.shape)
+    if (shape & 0xFFFF) != n:
+        return False
+    for w in range(0, n, 8):
+        if bpe_load64(&words[w >> 3]) != load_le(s + w, n - w):
+            return False
+    count = shape >> 16
+    if count > cache.max_tokens:
+        return False
+    for k in range(count):
+        tokens[k] = bpe_load_relaxed(&stored[k])
+    bpe_fence_acquire()
+    if bpe_load_relaxed(&e.seq) != before:
+        return False
+    for k in range(count):
+        if vec_push(out, tokens[k]):
+            return False
+    return True
+
+
+cdef inline void cache_put(const PieceCache* cache, uint64_t h, const uint8_t* s, size_t n,
+                           const rank_t* tokens, size_t count) noexcept nogil:
+    cdef size_t i = cache_victim(cache, h, cache_set(cache, h)), w, k
+    cdef CacheHeader* e = cache_entry(cache, i)
+    cdef uint64_t* words = <uint64_t*>(e + 1)
+    cdef uint32_t* stored = <uint32_t*>(<uint8_t*>words + cache.max_piece)
+    cdef uint32_t seq = bpe_load_relaxed(&e.seq)
+    if count > cache.max_tokens or seq & 1 or not bpe_cas_acquire(&e.seq, seq, seq + 1):
+        return  # too many tokens, or another thread is writing this entry
+    bpe_fence_release()
+    bpe_store_relaxed(&e.shape, <uint32_t>n | (<uint32_t>count << 16))
+    for w in range(0, n, 8):
+        bpe_store64(&words[w >> 3], load_le(s + w, n - w))
+    for k in range(count):
+        bpe_store_relaxed(&stored[k], tokens[k])
+    bpe_store_tag(&cache.tags[i], cache_tag(h))                         # under the lock: in
+    bpe_store_release(&e.seq, seq + 2 if seq + 2 != 0 else 2)          # the writers' order
+
+
+cdef inline int cache_init(PieceCache* cache, size_t entries, uint32_t entry_size, uint32_t max_piece) noexcept nogil:
+    """Allocate a cache of `entries` (a power of two) zeroed entries. 0 or -1 out of memory."""
+    cache.mask = entries - 1  # set first: table_free(entries) needs the size
+    cache.entry_size = entry_size
+    cache.entries = <uint8_t*>table_alloc(entries * entry_size)
+    cache.tags = <uint8_t*>calloc(entries, 1)
+    if cache.entries == NULL or cache.tags == NULL:
+        return -1
+    # Zero (and so fault in) every page now rather than during the first encodes.
+    memset(cache.entries, 0, entries * entry_size)
+    cache.max_piece = max_piece
+    cache.max_tokens = (entry_size - sizeof(CacheHeader) - max_piece) // sizeof(rank_t)
+    return 0
+
+
+cdef inline void cache_free(PieceCache* cache) noexcept nogil:
+    table_free(cache.entries, (cache.mask + 1) * cache.entry_size)
+    free(cache.tags)
+    cache.entries = NULL
+    cache.tags = NULL

@@ -1,0 +1,174 @@
+# The token table: every token's bytes, a hash table from bytes to rank, direct tables for
+# one and two bytes, and a Bloom filter in front of the hash table. Built once, then read
+# by any number of threads.
+
+from libc.stdint cimport uint8_t, uint32_t, uint64_t
+from libc.stdlib cimport free
+from libc.string cimport memcmp, memcpy
+
+from bpe._port cimport bpe_prefetch, table_free
+from bpe._types cimport NO_RANK, rank_t
+
+cdef extern from *:
+    """
+    #define BPE_K0 0x9E3779B97F4A7C15ULL
+    #define BPE_K1 0xFF51AFD7ED558CCDULL
+    #define BPE_K2 0xC4CEB9FE1A85EC53ULL
+    """
+    const uint64_t BPE_K0
+    const uint64_t BPE_K1
+    const uint64_t BPE_K2
+
+
+cdef struct Slot:
+    uint64_t head    # the token's first 8 bytes, zero-padded: short tokens compare here alone
+    rank_t rank      # NO_RANK marks an empty slot
+    uint32_t length  # the token's length in bytes
+
+
+
+
+cdef struct Vocab:
+    uint8_t* blob        # all token bytes, concatenated
+    size_t blob_size     #   its size (table_free needs it)
+    uint64_t* offset     # per rank: where its bytes start in blob
+    uint32_t* length     # per rank: how many bytes, or NO_RANK where no token has this rank
+    rank_t n_ranks       # max rank + 1
+    Slot* slots
+    uint64_t mask        # number of slots - 1 (a power of two)
+    size_t max_len       # longest token, in bytes
+    rank_t byte_rank[256]
+    rank_t* pair_rank    # 65536 entries: the rank of every two-byte string, or NO_RANK
+    uint64_t* filter     # a blocked Bloom filter of the tokens of 3 bytes and more
+    uint64_t filter_mask # number of its 64-bit words - 1
+
+
+# Lookups are bound by cache misses, not hashing: a slot keeps the token's first 8 bytes,
+# so that most hits cost one miss, and the two-byte pairs every merge starts with come
+# from a 256 KB direct table (docs/performance.md).
+
+cdef inline uint64_t load_le(const uint8_t* p, size_t n) noexcept nogil:
+    """p[:min(n, 8)] as a little-endian word, zero-padded, by fixed-size loads (a memcpy
+    of variable size is a library call)."""
+    cdef uint64_t w
+    cdef uint32_t a, b
+    if n >= 8:
+        memcpy(&w, p, 8)
+        return w
+    if n >= 4:
+        memcpy(&a, p, 4)
+        memcpy(&b, p + n - 4, 4)  # overlaps a: the shared bytes agree
+        return <uint64_t>a | (<uint64_t>b << (8 * (n - 4)))
+    if n == 0:
+        return 0
+    return <uint64_t>p[0] | (<uint64_t>p[n >> 1] << (8 * (n >> 1))) | (<uint64_t>p[n - 1] << (8 * (n - 1)))
+
+
+cdef inline uint64_t load_head(const uint8_t* p, size_t n) noexcept nogil:
+    return load_le(p, n)
+
+
+cdef inline uint64_t hash_bytes(const uint8_t* p, size_t n, uint64_t head) noexcept nogil:
+    cdef uint64_t h = (head ^ (n * BPE_K1)) * BPE_K2
+    cdef uint64_t w
+    h ^= h >> 29
+    p += 8
+    while n > 8:
+        w = load_le(p, n - 8)
+        h = (h ^ w) * BPE_K1
+        h ^= h >> 32
+        p += 8
+        n = n - 8
+    h *= BPE_K0
+    h ^= h >> 32
+    return h
+
+
+cdef inline rank_t vocab_probe(const Vocab* v, const uint8_t* p, size_t n, uint64_t head,
+                               uint64_t h) noexcept nogil:
+    """The rank of p[:n] (3 <= n <= max_len) given its head and hash, or NO_RANK."""
+    cdef uint64_t i = h & v.mask
+    cdef const Slot* slot
+    while True:
+        slot = &v.slots[i]
+        if slot.rank == NO_RANK:
+            return NO_RANK
+        if slot.length == n and slot.head == head:
+            if n <= 8 or memcmp(v.blob + v.offset[slot.rank] + 8, p + 8, n - 8) == 0:
+                return slot.rank
+        i = (i + 1) & v.mask
+
+
+# Most lookups a merge makes are of strings that are not tokens (two in three on Chinese
+# text with o200k). Each would be a cache miss in the multi-megabyte slot table; a Bloom
+# filter small enough to stay in L2 (two bits in one 64-bit word per token, 128 KiB for
+# o200k) answers most of them first.
+
+cdef inline uint64_t filter_bits(uint64_t h) noexcept nogil:
+    return (<uint64_t>1 << ((h >> 52) & 63)) | (<uint64_t>1 << ((h >> 58) & 63))
+
+
+cdef inline bint filter_may_hold(const Vocab* v, uint64_t h) noexcept nogil:
+    cdef uint64_t bits = filter_bits(h)
+    return v.filter[(h >> 32) & v.filter_mask] & bits == bits
+
+
+cdef inline rank_t vocab_lookup(const Vocab* v, const uint8_t* p, size_t n) noexcept nogil:
+    """The rank of the token with bytes p[:n], or NO_RANK."""
+    cdef uint64_t head, h
+    if n > v.max_len:
+        return NO_RANK
+    if n == 1:
+        return v.byte_rank[p[0]]
+    if n == 2:
+        return v.pair_rank[(<uint32_t>p[0] << 8) | p[1]]
+    head = load_head(p, n)
+    h = hash_bytes(p, n, head)
+    if not filter_may_hold(v, h):
+        return NO_RANK
+    return vocab_probe(v, p, n, head, h)
+
+
+
+cdef inline void prefetch_slot(const Vocab* v, const uint8_t* p, size_t n, bint all_lengths) noexcept nogil:
+    """Prefetch the hash-table slot of p[:n] (lengths 1 and 2 have direct tables)."""
+    cdef uint64_t head
+    if (all_lengths or n >= 3) and n <= v.max_len:
+        head = load_head(p, n)
+        bpe_prefetch(&v.slots[hash_bytes(p, n, head) & v.mask])
+
+
+
+cdef inline void fill_slots(Vocab* v) noexcept nogil:
+    """Insert every token into the hash table (empty, with blob/offset/length filled).
+    Bound by cache misses: the slot of the token a few ranks ahead is prefetched."""
+    cdef rank_t r
+    cdef uint64_t i, head, h
+    cdef const uint8_t* p
+    cdef size_t n
+    for r in range(v.n_ranks):
+        if r + 8 < v.n_ranks and v.length[r + 8] != NO_RANK:
+            prefetch_slot(v, v.blob + v.offset[r + 8], v.length[r + 8], True)
+        n = v.length[r]
+        if n == NO_RANK:
+            continue
+        p = v.blob + v.offset[r]
+        head = load_head(p, n)
+        h = hash_bytes(p, n, head)
+        i = h & v.mask
+        while v.slots[i].rank != NO_RANK:
+            i = (i + 1) & v.mask
+        v.slots[i].head = head
+        v.slots[i].rank = r
+        v.slots[i].length = <uint32_t>n
+        v.filter[(h >> 32) & v.filter_mask] |= filter_bits(h)
+
+
+
+cdef inline void vocab_free(Vocab* v) noexcept nogil:
+    table_free(v.blob, v.blob_size)
+    table_free(v.offset, (<size_t>v.n_ranks + 1) * sizeof(uint64_t))
+    table_free(v.length, (<size_t>v.n_ranks + 1) * sizeof(uint32_t))
+    table_free(v.slots, (v.mask + 1) * sizeof(Slot))
+    free(v.pair_rank)
+    free(v.filter)
