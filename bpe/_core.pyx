@@ -25,7 +25,8 @@ from bpe._cache cimport (CACHE_PIECE, LONG_PIECE, SHORT_PIECE, PieceCache, cache
 from bpe._count cimport PieceCount, PieceMap, piece_map_add, piece_map_free
 from bpe._merge cimport merge_any
 from bpe._port cimport bpe_prefetch, bpe_prefetch_write, table_alloc
-from bpe._scan cimport (B_HIGH, B_OTHER, BYTE_CLASS, C_L, C_LO, C_N, C_UP, C_WS, UCLASS,
+from bpe._scan cimport (B_HIGH, B_OTHER, BYTE_CLASS, C_L, C_LO, C_N, C_UP, C_WS, FAMILY_CL100K,
+                        FAMILY_GPT2, FAMILY_O200K, UCLASS,
                         cl100k_ascii, next_cl100k, next_gpt2, next_o200k, o200k_ascii)
 from bpe._text cimport (BpeUtf8, PyUnicode_AsUTF8AndSize, Texts, bpe_utf8_ready, bpe_utf8_write,
                         raise_for_utf8, texts_close, texts_done, texts_open, texts_utf8)
@@ -172,13 +173,13 @@ OUT_OF_LINE = ("__pyx_f_3bpe_6_merge_merge_small", "__pyx_f_3bpe_6_merge_merge_l
 # a full scanner's call and register saves cost as much as the fast path itself.
 cdef inline size_t next_piece(int family, const uint8_t* s, size_t i, size_t n) noexcept nogil:
     cdef ptrdiff_t e
-    if family == 3:
+    if family == FAMILY_O200K:
         if s[i] < 0x80:
             e = o200k_ascii(s, i, n)
             if e >= 0:
                 return e
         return next_o200k(s, i, n)
-    if family == 2:
+    if family == FAMILY_CL100K:
         if s[i] < 0x80:
             e = cl100k_ascii(s, i, n)
             if e >= 0:
@@ -265,12 +266,15 @@ cdef void engine_free(Engine* e) noexcept nogil:
 # ---------------------------------------------------------------------------------------
 # The scanners' character classes
 
-#: The class bits the scanners read, by name (bpe/core.py builds the code point table).
+#: The class bits the scanners read, by name (bpe/_classes.py builds the code point table).
 CLASS_BITS = {"L": C_L, "N": C_N, "UP": C_UP, "LO": C_LO, "WS": C_WS}
+
+#: The scanner of each pattern family, by name (bpe.patterns.Family holds the same values).
+FAMILIES = {"gpt2": FAMILY_GPT2, "cl100k": FAMILY_CL100K, "o200k": FAMILY_O200K}
 
 
 def set_unicode_classes(const uint8_t[::1] classes):  # IN: one byte of class bits per code point
-    """Install the code point classes the scanners use (bpe/core.py calls this once)."""
+    """Install the code point classes the scanners use (bpe._classes.ensure calls this once)."""
     if classes.shape[0] != 0x110000:
         raise ValueError(f"expected 0x110000 class bytes, got {classes.shape[0]}")
     memcpy(UCLASS, &classes[0], 0x110000)
@@ -283,8 +287,6 @@ def set_unicode_classes(const uint8_t[::1] classes):  # IN: one byte of class bi
         else:
             BYTE_CLASS[b] = B_OTHER
 
-
-# The classes of single bytes, for the ASCII fast paths: a byte from 0x80 up has only
 
 def unicode_classes_set():
     """Whether :func:`set_unicode_classes` has run (the table is filled on first use)."""
@@ -395,7 +397,7 @@ def count_pieces(list texts, int family):
     try:
         if m.slots == NULL:
             raise MemoryError()
-        if not 1 <= family <= 3:
+        if family not in (FAMILY_GPT2, FAMILY_CL100K, FAMILY_O200K):
             raise ValueError(f"family {family} has no compiled scanner")
         texts_open(&t, keep)
         with nogil:

@@ -57,7 +57,7 @@ class SimpleBytePairEncoding:
             from bpe.registry import get_encoding
 
             encoding = get_encoding(encoding)
-        return SimpleBytePairEncoding(pat_str=encoding._pat_str, mergeable_ranks=encoding._mergeable_ranks)
+        return SimpleBytePairEncoding(pat_str=encoding.pat_str, mergeable_ranks=encoding.mergeable_ranks)
 
 
 def bpe_encode(mergeable_ranks: dict[bytes, int], input: bytes, visualise: str | None = "colour") -> list[int]:

@@ -16,6 +16,12 @@ cdef extern from "_c/scan.h":
 # family's pattern. The reasoning for each alternative is written next to it; the tests hold
 # each scanner to the `regex` reference on arbitrary Unicode.
 
+# The scanner of each pattern family (CoreBPE's family; 0: the caller splits).
+cdef enum Family:
+    FAMILY_GPT2 = 1
+    FAMILY_CL100K = 2
+    FAMILY_O200K = 3
+
 cdef enum:
     C_L = 1     # \p{L}
     C_N = 2     # \p{N}

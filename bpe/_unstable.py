@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 
 from bpe import _reference, patterns
+from bpe._special import special_token_regex
 
 
 def _is_all_space(token_bytes: bytes) -> bool:
@@ -32,8 +33,8 @@ def _last_char_len(data: bytes) -> tuple[str | None, int]:
 
 
 def encode_with_unstable(enc, text: str, allowed_special) -> tuple[list[int], list[list[int]]]:
-    ranks = enc._mergeable_ranks
-    allowed = frozenset(t for t in allowed_special if t in enc._special_tokens)
+    ranks = enc.mergeable_ranks
+    allowed = frozenset(t for t in allowed_special if t in enc.special_tokens)
 
     # 1. Encode as usual, remembering how many tokens the last regex piece gave.
     tokens: list[int] = []
@@ -41,16 +42,14 @@ def encode_with_unstable(enc, text: str, allowed_special) -> tuple[list[int], li
     start = 0
     specials = []
     if allowed:
-        from bpe.core import _special_token_regex
-
-        specials = list(_special_token_regex(allowed).finditer(text))
+        specials = list(special_token_regex(allowed).finditer(text))
     segments = []
     for match in specials:
-        segments.append((text[start : match.start()], enc._special_tokens[match.group()]))
+        segments.append((text[start : match.start()], enc.special_tokens[match.group()]))
         start = match.end()
     segments.append((text[start:], None))
     for segment, special in segments:
-        for piece in patterns.findall(enc._split_regex, segment, enc._pat_str):
+        for piece in enc.pieces(segment):
             piece_tokens = enc._encode_single_piece(piece)
             tokens += piece_tokens
             last_piece_len = len(piece_tokens)
@@ -61,17 +60,17 @@ def encode_with_unstable(enc, text: str, allowed_special) -> tuple[list[int], li
         return tokens, []
 
     # 2. Whitespace tokens before an all-whitespace last piece are unstable too.
-    decode = enc._core_bpe.decode_single_token_bytes
+    decode = enc.decode_single_token_bytes
     if _is_all_space(decode(tokens[-last_piece_len])):
         while last_piece_len < len(tokens) and _is_all_space(decode(tokens[-last_piece_len - 1])):
             last_piece_len += 1
-    unstable = enc._core_bpe.decode_bytes(tokens[-last_piece_len:])
+    unstable = enc.decode_bytes(tokens[-last_piece_len:])
     del tokens[-last_piece_len:]
     if not unstable:
         return tokens, []
 
     completions: set[tuple[int, ...]] = set()
-    sorted_bytes = enc._sorted_token_bytes
+    sorted_bytes = enc.token_byte_values()
 
     # 3. Single tokens that start with the unstable bytes.
     point = bisect.bisect_left(sorted_bytes, unstable)

@@ -89,7 +89,7 @@ def _script(ch: str) -> str:
 
 def inspect(enc, top: int = 10) -> dict:
     """Statistics of a vocabulary, as a dict (``bpe inspect --json`` prints it)."""
-    tokens = enc._mergeable_ranks
+    tokens = enc.mergeable_ranks
     lengths = collections.Counter(len(t) for t in tokens)
     longest = sorted(tokens, key=lambda t: (-len(t), tokens[t]))[:top]
     scripts: collections.Counter = collections.Counter()
@@ -111,8 +111,8 @@ def inspect(enc, top: int = 10) -> dict:
         "name": enc.name,
         "n_vocab": enc.n_vocab,
         "mergeable_tokens": n,
-        "special_tokens": dict(sorted(enc._special_tokens.items(), key=lambda kv: kv[1])),
-        "pattern": enc._pat_str,
+        "special_tokens": dict(sorted(enc.special_tokens.items(), key=lambda kv: kv[1])),
+        "pattern": enc.pat_str,
         "length_histogram": {str(k): lengths[k] for k in sorted(lengths)},
         "mean_length": round(sum(k * v for k, v in lengths.items()) / max(n, 1), 3),
         "longest": [{"id": tokens[t], "bytes": len(t), "text": _text(t)} for t in longest],

@@ -11,6 +11,8 @@ import bisect
 import re
 from typing import NamedTuple
 
+from bpe._special import valid_text
+
 # Where a window prefers to end, when asked (searched in the last quarter of the window):
 # the text before the cut ends with one of these, and for a sentence the text after it
 # starts with white space (so that "3.14" is not a sentence end) unless the stop is CJK.
@@ -30,22 +32,10 @@ class Cuts(NamedTuple):
     chars: list[int]     # the character offset of each of those cuts
 
 
-def same_text(text: str) -> str:
-    """``text`` as encoding reads it: lone surrogates become U+FFFD (and paired ones the
-    character they stand for); any other text is itself."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        from bpe.core import _fix_surrogates
-
-        return _fix_surrogates(text)
-    return text
-
-
 def cuts(enc, text: str, allowed_special, disallowed_special) -> Cuts:
     """Encode ``text`` once and list the places where it may be cut."""
     ids = enc.encode(text, allowed_special=allowed_special, disallowed_special=disallowed_special)
-    text = same_text(text)
+    text = valid_text(text)
     tokens, chars = [0], [0]
     pieces = enc.decode_tokens_bytes(ids)
     n_chars = 0

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+from bpe._cli_common import Parser, UserError, positive, tokenizer, tokenizer_flag
 from bpe._files import open_atomic, write_atomic
 
 EXAMPLES = """\
@@ -37,32 +38,8 @@ encodings are found in $BPE_VOCAB_DIR, the caches, or downloaded once (see bpe.l
 """
 
 
-class UserError(Exception):
-    """A mistake in the command line or its inputs: one line on stderr, exit status 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors (``bpe train: error: ... (see bpe train --help)``)."""
-
-    def error(self, message: str):
-        print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
-        sys.exit(2)
-
-
 # ----------------------------------------------------------------------------------------
 # Helpers shared by the subcommands
-
-
-def tokenizer(spec: str):
-    """The Encoding that ``--tokenizer`` names; a UserError saying why when there is none."""
-    from bpe._open import open_tokenizer
-
-    try:
-        return open_tokenizer(spec)
-    except ValueError as e:
-        raise UserError(str(e).splitlines()[0]) from None
-    except OSError as e:
-        raise UserError(f"{e} (set BPE_VOCAB_DIR to a folder holding {spec}.tiktoken)") from None
 
 
 def _check_files(paths: list[str]) -> list[Path]:
@@ -77,15 +54,15 @@ def _texts(enc, path: Path | None, stats: dict) -> Iterator[str]:
     the whole text would: cut only where the encoding's pattern surely breaks, and read
     whole when it has no such places (a custom pattern) or a special token holds a newline."""
     from bpe import patterns
-    from bpe.train import read_chunks
+    from bpe._chunks import read_chunks
 
     if path is None:
         data = sys.stdin.buffer.read()
         stats["bytes"] += len(data)
         yield data.decode("utf-8", errors="replace")
         return
-    cut = bool(patterns.scanner_family(enc._pat_str)) and not any(
-        "\n" in s for s in enc._special_tokens)
+    cut = bool(patterns.scanner_family(enc.pat_str)) and not any(
+        "\n" in s for s in enc.special_tokens)
     yield from read_chunks(path, stats, cut)
 
 
@@ -96,10 +73,10 @@ def _encoder(enc, allow_special: bool):
 
 
 def _bar(label: str, paths: list[Path], quiet: bool):
-    from bpe.train import _Bar
+    from bpe._progress import Bar
 
     total = sum(p.stat().st_size for p in paths)
-    return _Bar(label, not quiet and sys.stderr.isatty() and total > 1 << 20, total, "MB", 1e6)
+    return Bar(label, not quiet and sys.stderr.isatty() and total > 1 << 20, total, "MB", 1e6)
 
 
 def _human(n: float) -> str:
@@ -200,7 +177,7 @@ def _encode_bin(enc, paths: list[Path], encode, args) -> int:
     if not args.output:
         raise UserError("--format bin needs -o OUT (a binary file)")
     dtype = np.uint16 if enc.max_token_value < 1 << 16 else np.uint32
-    eot = enc._special_tokens.get("<|endoftext|>")
+    eot = enc.special_tokens.get("<|endoftext|>")
     if eot is None and len(paths) > 1 and not args.quiet:
         print(f"bpe encode: note: {enc.name} has no <|endoftext|> token; documents are not "
               "separated", file=sys.stderr)
@@ -411,8 +388,8 @@ def _oracle(enc):
         import tiktoken
     except ImportError:
         return None
-    return tiktoken.Encoding(enc.name, pat_str=enc._pat_str, mergeable_ranks=enc._mergeable_ranks,
-                             special_tokens=enc._special_tokens)
+    return tiktoken.Encoding(enc.name, pat_str=enc.pat_str, mergeable_ranks=enc.mergeable_ranks,
+                             special_tokens=enc.special_tokens)
 
 
 def cmd_bench(args) -> int:
@@ -505,33 +482,17 @@ def _sub(sub, name: str, help: str, example: str, func) -> argparse.ArgumentPars
     return p
 
 
-def _tokenizer_flag(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--tokenizer", "-t", required=True, metavar="NAME_OR_PATH",
-                   help="a named encoding (o200k_base, cl100k_base, ...), a file from `bpe train` "
-                        "or Encoding.save, or a Hugging Face tokenizer.json")
-
-
-def _positive(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not a positive integer")
-    return n
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="bpe", description="Byte-level BPE: tiktoken's ids, faster; train, "
+    parser = Parser(prog="bpe", description="Byte-level BPE: tiktoken's ids, faster; train, "
                      "inspect and judge vocabularies.", epilog=EXAMPLES,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     p = _sub(sub, "train", "train a vocabulary on text files and save it",
              "bpe train corpus.txt --vocab-size 32768 --pattern o200k --special '<|endoftext|>' -o my.bpe",
              cmd_train)
     p.add_argument("files", nargs="+", metavar="FILE", help="UTF-8 text files (invalid bytes become U+FFFD)")
-    p.add_argument("--vocab-size", type=_positive, required=True,
+    p.add_argument("--vocab-size", type=positive, required=True,
                    help="tokens in all: 256 bytes + merges + special tokens")
     p.add_argument("--pattern", default="o200k",
                    help="split pattern: gpt2, cl100k, o200k (default) or a regex")
@@ -539,16 +500,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a special token (repeat for more); they take the last ids")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="the tokenizer file to write (bpe.Encoding.load reads it)")
     p.add_argument("--tokenizer-json", metavar="PATH", help="also write a Hugging Face tokenizer.json")
-    p.add_argument("--min-frequency", type=_positive, default=1, help="stop when no pair occurs this often")
+    p.add_argument("--min-frequency", type=positive, default=1, help="stop when no pair occurs this often")
     p.add_argument("--holdout", type=float, default=0.02,
                    help="fraction of the text kept out of training to measure bytes per token (default 0.02)")
-    p.add_argument("--threads", type=_positive, default=None, help="threads for counting (default: all cores)")
+    p.add_argument("--threads", type=positive, default=None, help="threads for counting (default: all cores)")
     p.add_argument("--name", help="the encoding's name (default: OUT's stem)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
 
     p = _sub(sub, "encode", "encode text files (or stdin) to token ids",
              "bpe encode --tokenizer o200k_base --format bin -o train.bin a.txt b.txt", cmd_encode)
-    _tokenizer_flag(p)
+    tokenizer_flag(p)
     p.add_argument("files", nargs="*", metavar="FILE", help="files to encode (default: stdin)")
     p.add_argument("--format", choices=["text", "json", "bin"], default="text",
                    help="text: ids separated by spaces, a line per file; json: a JSON list per file; "
@@ -561,7 +522,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _sub(sub, "decode", "decode token ids back to text",
              "bpe encode -t o200k_base notes.txt | bpe decode -t o200k_base", cmd_decode)
-    _tokenizer_flag(p)
+    tokenizer_flag(p)
     p.add_argument("file", nargs="?", metavar="FILE", help="ids: whitespace-separated, a JSON list, or "
                    "--format bin (default: stdin)")
     p.add_argument("--format", choices=["text", "bin"], default="text", help="how the ids are stored")
@@ -572,19 +533,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _sub(sub, "count", "count tokens per file, with totals",
              "bpe count --tokenizer cl100k_base *.md", cmd_count)
-    _tokenizer_flag(p)
+    tokenizer_flag(p)
     p.add_argument("files", nargs="*", metavar="FILE", help="files (default: stdin)")
     p.add_argument("--allow-special", action="store_true", help="count special-token text as one token")
     p.add_argument("--json", action="store_true", help="a JSON list of {file, tokens, bytes}")
-    p.add_argument("--max-tokens", type=_positive, metavar="N",
+    p.add_argument("--max-tokens", type=positive, metavar="N",
                    help="exit 1, naming each file on stderr, when a file has more than N tokens "
                         "(a check for prompt files in CI)")
 
     p = _sub(sub, "chunk", "cut files into windows of at most N tokens, for retrieval",
              "bpe chunk docs/*.md -t cl100k_base --max-tokens 512 --overlap 64 -o chunks.jsonl", cmd_chunk)
-    _tokenizer_flag(p)
+    tokenizer_flag(p)
     p.add_argument("files", nargs="*", metavar="FILE", help="text files (default: stdin)")
-    p.add_argument("--max-tokens", type=_positive, required=True, metavar="N", help="tokens per window at most")
+    p.add_argument("--max-tokens", type=positive, required=True, metavar="N", help="tokens per window at most")
     p.add_argument("--overlap", type=int, default=0, metavar="K",
                    help="tokens each window shares with the one before (default 0; less than N)")
     p.add_argument("--prefer", choices=["paragraph", "sentence", "line"],
@@ -597,7 +558,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _sub(sub, "show", "show where the token boundaries fall in a text",
              "bpe show --tokenizer o200k_base \"Hello, world!\"   (or a FILE, or stdin)", cmd_show)
-    _tokenizer_flag(p)
+    tokenizer_flag(p)
     p.add_argument("text", nargs="?", metavar="TEXT|FILE", help="the text, or a file holding it (default: stdin)")
     p.add_argument("--literal", action="store_true", help="TEXT is text even when a file has that name")
     p.add_argument("--html", metavar="OUT", help="write an HTML page instead; hover a token for its id")
@@ -607,16 +568,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _sub(sub, "inspect", "vocabulary statistics: lengths, longest tokens, scripts",
              "bpe inspect --tokenizer my.bpe", cmd_inspect)
-    _tokenizer_flag(p)
-    p.add_argument("--top", type=_positive, default=10, help="how many of the longest tokens to list")
+    tokenizer_flag(p)
+    p.add_argument("--top", type=positive, default=10, help="how many of the longest tokens to list")
     p.add_argument("--json", action="store_true", help="the report as one JSON object")
 
     p = _sub(sub, "bench", "time encoding against tiktoken (when installed) in the same run",
              "taskset -c 1 bpe bench --tokenizer o200k_base corpus.txt", cmd_bench)
-    _tokenizer_flag(p)
+    tokenizer_flag(p)
     p.add_argument("files", nargs="+", metavar="FILE", help="text files to encode")
     p.add_argument("--repeats", type=int, default=5, help="runs of each, alternating (median reported)")
-    p.add_argument("--doc-chars", type=_positive, default=4096, help="cut the text into documents of this size")
+    p.add_argument("--doc-chars", type=positive, default=4096, help="cut the text into documents of this size")
 
     p = _sub(sub, "demo", "encode files (default: the Python standard library) and compare with tiktoken",
              "bpe demo --encoding cl100k_base my_project/", cmd_demo)
@@ -628,7 +589,7 @@ def build_parser() -> argparse.ArgumentParser:
     except ImportError:  # the language-model trainer is optional to the rest of the command
         lm_cli = None
     if lm_cli is not None:
-        lm_cli.add_parser(sub, _Parser)
+        lm_cli.add_parser(sub, Parser)
     return parser
 
 

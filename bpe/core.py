@@ -4,44 +4,15 @@ from __future__ import annotations
 
 import functools
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, AbstractSet, Collection, Literal, NoReturn, Sequence
+from typing import TYPE_CHECKING, AbstractSet, Collection, Literal, Sequence
 
-import regex
-
-from bpe import _core, _saved, _unicode_data, patterns
+from bpe import _classes, _core, _saved, patterns
 from bpe._files import write_atomic
+from bpe._special import fix_surrogates, raise_disallowed_special_token, special_token_regex, valid_text
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
-
-
-def _class_table() -> bytes:
-    """One byte of scanner class bits per code point (see the C_* bits in _core.pyx)."""
-    bits_of = {
-        "Lu": 1 | 4, "Lt": 1 | 4, "Ll": 1 | 8, "Lm": 1 | 4 | 8, "Lo": 1 | 4 | 8,
-        "Mn": 4 | 8, "Mc": 4 | 8, "Me": 4 | 8, "Nd": 2, "Nl": 2, "No": 2,
-    }
-    table = bytearray(0x110000)
-    runs = _unicode_data.RUNS
-    for k in range(0, len(runs), 2):
-        bits = bits_of.get(_unicode_data.CATEGORIES[runs[k + 1]], 0)
-        if bits:
-            end = runs[k + 2] if k + 2 < len(runs) else 0x110000
-            table[runs[k] : end] = bytes([bits]) * (end - runs[k])
-    for first, last in patterns.WHITE_SPACE:
-        for cp in range(first, last + 1):
-            table[cp] |= 16
-    return bytes(table)
-
-
-_core.set_unicode_classes(_class_table())
-
-
-def _fix_surrogates(text: str) -> str:
-    # What tiktoken does with text that is not valid Unicode: paired surrogates become the
-    # character they encode, lone ones become U+FFFD.
-    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 class Encoding:
@@ -83,6 +54,8 @@ class Encoding:
                 )
         self._special_token_values = set(special_tokens.values())
         self._family = patterns.scanner_family(pat_str)
+        if self._family:
+            _classes.ensure()
         # Compile the pattern even when a scanner replaces it: a bad pattern fails here.
         self._split_regex = patterns.compile_pattern(pat_str)
         self._core_bpe = _core.CoreBPE(mergeable_ranks, special_tokens, self._family)
@@ -114,7 +87,7 @@ class Encoding:
         if disallowed_special:
             if not isinstance(disallowed_special, frozenset):
                 disallowed_special = frozenset(disallowed_special)
-            if match := _special_token_regex(disallowed_special).search(text):
+            if match := special_token_regex(disallowed_special).search(text):
                 raise_disallowed_special_token(match.group())
 
     def _encode_allowed(self, text: str, allowed_special: AbstractSet[str]) -> list[int]:
@@ -124,7 +97,7 @@ class Encoding:
             return self._ordinary(text)
         out: list[int] = []
         start = 0
-        for match in _special_token_regex(allowed).finditer(text):
+        for match in special_token_regex(allowed).finditer(text):
             out += self._ordinary(text[start : match.start()])
             out.append(self._special_tokens[match.group()])
             start = match.end()
@@ -142,7 +115,7 @@ class Encoding:
         try:
             return self._ordinary(text)
         except UnicodeEncodeError:
-            return self._ordinary(_fix_surrogates(text))
+            return self._ordinary(fix_surrogates(text))
 
     def encode(
         self,
@@ -171,7 +144,7 @@ class Encoding:
         try:
             return self._encode_allowed(text, allowed_special)
         except UnicodeEncodeError:
-            return self._encode_allowed(_fix_surrogates(text), allowed_special)
+            return self._encode_allowed(fix_surrogates(text), allowed_special)
 
     def encode_to_numpy(
         self,
@@ -193,7 +166,7 @@ class Encoding:
             try:
                 buf, _ = self._core_bpe.encode_batch_buffer([text])
             except UnicodeEncodeError:
-                buf, _ = self._core_bpe.encode_batch_buffer([_fix_surrogates(text)])
+                buf, _ = self._core_bpe.encode_batch_buffer([fix_surrogates(text)])
             return np.frombuffer(buf, dtype=np.uint32)
         return np.array(self.encode(text, allowed_special=allowed_special, disallowed_special=()),
                         dtype=np.uint32)
@@ -216,7 +189,7 @@ class Encoding:
         try:
             return self._in_chunks(function, texts, num_threads)
         except UnicodeEncodeError:
-            return self._in_chunks(function, [_fix_surrogates(t) for t in texts], num_threads)
+            return self._in_chunks(function, [fix_surrogates(t) for t in texts], num_threads)
 
     def encode_batch_to_numpy(
         self,
@@ -351,7 +324,7 @@ class Encoding:
         try:
             text.encode("utf-8")  # only to find lone surrogates, without encoding twice
         except UnicodeEncodeError:
-            text = _fix_surrogates(text)
+            text = fix_surrogates(text)
         return encode_with_unstable(self, text, allowed_special)
 
     def encode_single_token(self, text_or_bytes: str | bytes) -> int:
@@ -395,7 +368,7 @@ class Encoding:
             return self.encode_ordinary(text.decode("utf-8"))
         except UnicodeDecodeError as e:
             valid = e.start
-        pieces = self._pieces(text[:valid].decode("utf-8"))
+        pieces = self.pieces(text[:valid].decode("utf-8"))
         tokens = self._core_bpe.encode_pieces(pieces[:-1])
         last = self._core_bpe.encode_pieces(pieces[-1:])
         tokens += last
@@ -409,8 +382,13 @@ class Encoding:
         del tokens[len(tokens) - n_last :]
         return tokens + self._core_bpe.encode_single_piece(unstable)
 
-    def _pieces(self, text: str) -> list[str]:
-        """The pieces the split pattern cuts valid text into."""
+    def pieces(self, text: str) -> list[str]:
+        """The pieces the split pattern cuts ``text`` into (an addition; tiktoken has none).
+
+        >>> enc.pieces("Hello world's")  # doctest: +SKIP
+        ['Hello', ' world', "'s"]
+        """
+        text = valid_text(text)
         if self._family:
             return self._core_bpe.split(text)
         return patterns.findall(self._split_regex, text, self._pat_str)
@@ -480,9 +458,7 @@ class Encoding:
         spans = self.split_tokens_offsets(text, max_tokens, overlap=overlap, prefer=prefer,
                                           allowed_special=allowed_special,
                                           disallowed_special=disallowed_special)
-        from bpe import _windows
-
-        fixed = _windows.same_text(text)
+        fixed = valid_text(text)
         return [fixed[a:b] for a, b in spans[:, :2].tolist()]
 
     def split_tokens_offsets(
@@ -588,6 +564,21 @@ class Encoding:
         return sorted(self._mergeable_ranks)
 
     @property
+    def pat_str(self) -> str:
+        """The split pattern (read-only; an addition to tiktoken's public names)."""
+        return self._pat_str
+
+    @property
+    def mergeable_ranks(self) -> dict[bytes, int]:
+        """{token bytes: rank} of the mergeable tokens (the Encoding's own dict: do not change it)."""
+        return self._mergeable_ranks
+
+    @property
+    def special_tokens(self) -> dict[str, int]:
+        """{text: id} of the special tokens (the Encoding's own dict: do not change it)."""
+        return self._special_tokens
+
+    @property
     def eot_token(self) -> int:
         return self._special_tokens["<|endoftext|>"]
 
@@ -685,21 +676,3 @@ def _check_ids(mergeable_ranks: dict[bytes, int], special_tokens: dict[str, int]
     if largest > 4 * count + (1 << 20):
         raise ValueError(f"the largest id is {largest:,} for only {count:,} tokens: ids this "
                          "sparse are not supported (tables are sized by the largest id)")
-
-
-@functools.lru_cache(maxsize=128)
-def _special_token_regex(tokens: frozenset[str]) -> "regex.Pattern[str]":
-    # Longest first, so that a special token that begins another cannot hide it.
-    inner = "|".join(regex.escape(token) for token in sorted(tokens, key=lambda t: (-len(t), t)))
-    return regex.compile(f"({inner})")
-
-
-def raise_disallowed_special_token(token: str) -> NoReturn:
-    raise ValueError(
-        f"Encountered text corresponding to disallowed special token {token!r}.\n"
-        "If you want this text to be encoded as a special token, "
-        f"pass it to `allowed_special`, e.g. `allowed_special={{{token!r}, ...}}`.\n"
-        f"If you want this text to be encoded as normal text, disable the check for this token "
-        f"by passing `disallowed_special=(enc.special_tokens_set - {{{token!r}}})`.\n"
-        "To disable this check for all special tokens, pass `disallowed_special=()`.\n"
-    )

@@ -32,27 +32,13 @@ from typing import Any, Mapping
 
 import regex
 
-from bpe import _json, patterns
+from bpe import _bytes, _json, patterns
 from bpe._files import write_atomic
 from bpe.core import Encoding
 
 
-def _bytes_to_chars() -> list[str]:
-    # GPT-2's table: printable Latin-1 bytes keep their character, the 68 others are given
-    # the code points from U+0100 on, in byte order.
-    keep = set(range(ord("!"), ord("~") + 1)) | set(range(0xA1, 0xAC + 1)) | set(range(0xAE, 0xFF + 1))
-    chars, moved = [], 0
-    for b in range(256):
-        if b in keep:
-            chars.append(chr(b))
-        else:
-            chars.append(chr(256 + moved))
-            moved += 1
-    return chars
-
-
-_BYTE_TO_CHAR = _bytes_to_chars()
-_CHAR_TO_BYTE = {c: b for b, c in enumerate(_BYTE_TO_CHAR)}
+_BYTE_TO_CHAR = _bytes.BYTE_TO_CHAR
+_CHAR_TO_BYTE = _bytes.CHAR_TO_BYTE
 
 #: The split of the ``ByteLevel`` pre-tokenizer when ``use_regex`` is on (GPT-2's pattern).
 HF_BYTELEVEL_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
@@ -125,7 +111,7 @@ def to_tokenizer_json(enc: Encoding) -> str:
     special tokens become added tokens, matched before splitting, as ``encode`` with
     ``allowed_special="all"`` matches them.
     """
-    ranks = enc._mergeable_ranks
+    ranks = enc.mergeable_ranks
     by_rank = sorted(ranks.items(), key=lambda item: item[1])
     vocab = {token_to_text(token): rank for token, rank in by_rank}
     if len(vocab) != len(ranks):
@@ -139,7 +125,7 @@ def to_tokenizer_json(enc: Encoding) -> str:
     added = [
         {"id": rank, "content": text, "single_word": False, "lstrip": False, "rstrip": False,
          "normalized": False, "special": True}
-        for text, rank in sorted(enc._special_tokens.items(), key=lambda item: item[1])
+        for text, rank in sorted(enc.special_tokens.items(), key=lambda item: item[1])
     ]
     document = {
         "version": "1.0",
@@ -150,7 +136,7 @@ def to_tokenizer_json(enc: Encoding) -> str:
         "pre_tokenizer": {
             "type": "Sequence",
             "pretokenizers": [
-                {"type": "Split", "pattern": {"Regex": _onig_pattern(enc._pat_str)},
+                {"type": "Split", "pattern": {"Regex": _onig_pattern(enc.pat_str)},
                  "behavior": "Isolated", "invert": False},
                 {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False,
                  "use_regex": False},

@@ -30,7 +30,7 @@ import tempfile
 from pathlib import Path
 from typing import Mapping, Optional, Union
 
-from bpe import _json
+from bpe import _bytes, _json
 from bpe._files import write_atomic
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -256,24 +256,15 @@ def data_gym_ranks(vocab_bpe: bytes, encoder_json: bytes, clobber_one_byte_token
                    vocab_source: str = "vocab.bpe", encoder_source: str = "encoder.json") -> dict[bytes, int]:
     """:func:`data_gym_to_mergeable_bpe_ranks` on the files' contents.
 
-    GPT-2 wrote every byte as a printable character: printable Latin-1 bytes stand for
-    themselves and the others for U+0100 onwards, in byte order.
+    GPT-2 wrote every byte as a printable character (``bpe._bytes``).
     """
-    printable = [b for b in range(256) if chr(b).isprintable() and b != 0x20]
-    char_to_byte = {chr(b): b for b in printable}
-    rank_to_byte = list(printable)
-    for b in range(256):
-        if b not in char_to_byte.values():
-            char_to_byte[chr(256 + len(rank_to_byte) - len(printable))] = b
-            rank_to_byte.append(b)
-
     def to_bytes(text: str, where: str) -> bytes:
         try:
-            return bytes(char_to_byte[c] for c in text)
+            return bytes(_bytes.CHAR_TO_BYTE[c] for c in text)
         except KeyError as e:
             raise ValueError(f"{where}: character {e.args[0]!r} stands for no byte") from None
 
-    ranks = {bytes([b]): i for i, b in enumerate(rank_to_byte)}
+    ranks = {bytes([b]): i for i, b in enumerate(_bytes.RANK_ORDER)}
     merges = vocab_bpe.decode("utf-8").split("\n")[1:-1]
     for lineno, merge in enumerate(merges, start=2):
         parts = merge.split()

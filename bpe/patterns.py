@@ -14,6 +14,7 @@ tiktoken does.
 
 from __future__ import annotations
 
+import enum
 import functools
 import os
 
@@ -43,8 +44,17 @@ O200K_PATTERN = "|".join(
 #: Family names accepted wherever a pattern is asked for (training, the command line).
 PATTERNS = {"gpt2": R50K_PATTERN, "cl100k": CL100K_PATTERN, "o200k": O200K_PATTERN}
 
+class Family(enum.IntEnum):
+    """The compiled engine's scanners (``bpe._core.FAMILIES`` has the same values)."""
+
+    NONE = 0    # no scanner: the pattern is split with `regex`
+    GPT2 = 1
+    CL100K = 2
+    O200K = 3
+
+
 # The compiled engine has a hand-written scanner for each of these patterns.
-_SCANNER_FAMILY = {R50K_PATTERN: 1, CL100K_PATTERN: 2, O200K_PATTERN: 3}
+_SCANNER_FAMILY = {R50K_PATTERN: Family.GPT2, CL100K_PATTERN: Family.CL100K, O200K_PATTERN: Family.O200K}
 
 # White_Space has been the same set of code points since Unicode 6.3.
 WHITE_SPACE = (
@@ -53,9 +63,9 @@ WHITE_SPACE = (
 )
 
 
-def scanner_family(pat_str: str) -> int:
-    """The id of the compiled scanner that splits exactly like ``pat_str``, or 0 for none."""
-    return _SCANNER_FAMILY.get(pat_str, 0)
+def scanner_family(pat_str: str) -> Family:
+    """The compiled scanner that splits exactly like ``pat_str``, or ``Family.NONE``."""
+    return _SCANNER_FAMILY.get(pat_str, Family.NONE)
 
 
 @functools.lru_cache(maxsize=None)

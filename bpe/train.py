@@ -11,7 +11,6 @@ byte b has id b and the k-th merge creates id 256 + k.
 
 from __future__ import annotations
 
-import codecs
 import collections
 import functools
 import os
@@ -21,11 +20,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterable, Mapping, Union
 
-from bpe import _core, _train, patterns
+from bpe import _classes, _core, _train, patterns
+from bpe._chunks import read_chunks, safe_cut
+from bpe._progress import Bar
 
 Source = Union[str, "os.PathLike[str]", Iterable[str], Mapping[bytes, int]]
 
-_CHUNK = 1 << 20  # bytes read at a time from a file
 
 
 def _resolve_pattern(pattern: str) -> str:
@@ -47,6 +47,7 @@ class _Counter:
     def __init__(self, pat_str: str):
         family = patterns.scanner_family(pat_str)
         if family:
+            _classes.ensure()
             self.count = functools.partial(_core.count_pieces, family=family)
         else:
             compiled = patterns.compile_pattern(pat_str)
@@ -117,80 +118,6 @@ def count_pieces(texts: Iterable[str], *, pattern: str = "o200k", num_threads: i
     return _count_parallel(texts, _resolve_pattern(pattern), num_threads)
 
 
-def _safe_cut(text: str) -> int:
-    """The last position where every named pattern is sure to end a piece: after a newline
-    that an ASCII letter follows (no alternative of gpt2, cl100k or o200k joins the two).
-    0 when there is none."""
-    pos = len(text) - 1
-    while True:
-        pos = text.rfind("\n", 0, pos)
-        if pos < 0:
-            return 0
-        following = text[pos + 1 : pos + 2]
-        if following and following.isascii() and following.isalpha():
-            return pos + 1
-
-
-def read_chunks(path: Path, stats: dict, cut: bool = True) -> Iterable[str]:
-    """A file's text in chunks cut only where the named split patterns are sure to break,
-    so that splitting the chunks gives the pieces of splitting the whole file (with
-    ``cut=False``, for other patterns, the whole file at once). Invalid UTF-8 becomes U+FFFD
-    and is counted in ``stats["replaced"]``."""
-    decoder = codecs.getincrementaldecoder("utf-8")("replace")
-    carry = ""
-    with open(path, "rb") as f:
-        while True:
-            raw = f.read(_CHUNK)
-            final = not raw
-            text = decoder.decode(raw, final=final)
-            stats["bytes"] += len(raw)
-            stats["replaced"] += text.count("\ufffd") - raw.count(b"\xef\xbf\xbd")
-            carry += text
-            if final:
-                if carry:
-                    yield carry
-                return
-            at = _safe_cut(carry) if cut else 0
-            if at:
-                yield carry[:at]
-                carry = carry[at:]
-
-
-class _Bar:
-    """A one-line progress bar on stderr: ``merging [#####.....] 1,024/3,840 merges 0.4 s``.
-
-    Without a known total it shows the count alone. It redraws at most ten times a second.
-    """
-
-    WIDTH = 30
-
-    def __init__(self, label: str, enabled: bool, total: int | None = None, unit: str = "",
-                 scale: float = 1.0):
-        self.label, self.enabled, self.total, self.unit, self.scale = label, enabled, total, unit, scale
-        self.start = time.perf_counter()
-        self.last = 0.0
-        self.done = 0
-
-    def __call__(self, done: int, force: bool = False) -> None:
-        self.done = done
-        now = time.perf_counter()
-        if not self.enabled or (not force and now - self.last < 0.1):
-            return
-        self.last = now
-        shown = f"{done / self.scale:,.1f}" if self.scale != 1 else f"{done:,}"
-        if self.total:
-            filled = min(self.WIDTH, int(self.WIDTH * done / self.total))
-            bar = "[" + "#" * filled + "." * (self.WIDTH - filled) + "] "
-            total = f"{self.total / self.scale:,.1f}" if self.scale != 1 else f"{self.total:,}"
-            shown = f"{bar}{shown}/{total}"
-        print(f"\r{self.label} {shown} {self.unit} {now - self.start:.1f} s", end="", file=sys.stderr, flush=True)
-
-    def close(self, done: int | None = None) -> None:
-        if self.enabled:
-            self(self.done if done is None else done, force=True)
-            print(file=sys.stderr)
-
-
 def train(
     source: Source,
     *,
@@ -238,7 +165,7 @@ def train(
         counts = collections.Counter({bytes(k): int(v) for k, v in source.items()})
     else:
         if paths is not None:
-            bar = _Bar("counting", progress, sum(p.stat().st_size for p in paths), "MB", 1e6)
+            bar = Bar("counting", progress, sum(p.stat().st_size for p in paths), "MB", 1e6)
             # Where a regex of the user's may join across any cut, files are read whole.
             streamed = bool(patterns.scanner_family(pat_str))
             texts = (chunk for p in paths for chunk in read_chunks(p, stats, streamed))
@@ -247,7 +174,7 @@ def train(
             counts = _count_parallel(texts, pat_str, num_threads, lambda done: bar(stats["bytes"]))
             bar.close(stats["bytes"])
         else:
-            bar = _Bar("counting", progress, None, "texts")
+            bar = Bar("counting", progress, None, "texts")
             texts = _hold_apart(source, holdout, held) if holdout else source
             counts = _count_parallel(texts, pat_str, num_threads, bar)
             bar.close()
@@ -258,7 +185,7 @@ def train(
     n_merges = vocab_size - 256 - len(specials)
     pieces = list(counts)
     weights = [counts[p] for p in pieces]
-    bar = _Bar("merging", progress, n_merges, "merges")
+    bar = Bar("merging", progress, n_merges, "merges")
     merges = _train.train_merges(pieces, weights, n_merges, bar, min_frequency)
     bar.close(len(merges))
 
@@ -321,7 +248,7 @@ def _hold_apart(texts: Iterable[str], fraction: float, held: list[str]) -> Itera
         if held_chars >= _HOLDOUT_LIMIT:
             yield text
         elif len(text) >= 1 << 11:
-            at = _safe_cut(text[: int(len(text) * (1 - fraction))])
+            at = safe_cut(text[: int(len(text) * (1 - fraction))])
             if at and len(text) - at <= 2 * fraction * len(text):
                 held.append(text[at:])
                 held_chars += len(text) - at

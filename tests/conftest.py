@@ -14,7 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from bpe import patterns
+from bpe import _classes, patterns
+
+# Tests build engines with _core.CoreBPE directly, below Encoding, which installs the
+# scanners' character classes on first use: install them for those tests too.
+_classes.ensure()
 
 # The command-line tests run bpe in subprocesses from another folder (away from the
 # uncompiled sources): hand them the vocabulary folder as an absolute path.

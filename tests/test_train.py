@@ -92,15 +92,14 @@ def test_map_reduce_counting_equals_one_pass():
 
 
 def test_streaming_a_file_counts_as_splitting_it_whole(tmp_path, monkeypatch):
-    import sys
+    from bpe import _chunks
 
-    train_module = sys.modules["bpe.train"]  # the module; bpe.train is the function
-    monkeypatch.setattr(train_module, "_CHUNK", 97)  # many small chunks, cut mid-line
+    monkeypatch.setattr(_chunks, "_CHUNK", 97)  # many small chunks, cut mid-line
     text = ("Alpha beta\n\n  gamma's DELTA\r\n\tepsilon 12345\n" * 50) + "tail  \n\n"
     path = tmp_path / "corpus.txt"
     path.write_bytes(text.encode("utf-8") + b"\xff\xfe bad bytes\n")
     stats = {"bytes": 0, "replaced": 0}
-    chunks = list(train_module.read_chunks(path, stats))
+    chunks = list(_chunks.read_chunks(path, stats))
     assert len(chunks) > 10 and "".join(chunks) == text + "\ufffd\ufffd bad bytes\n"
     assert stats["replaced"] == 2
     for pattern in ("gpt2", "cl100k", "o200k"):
@@ -209,14 +208,13 @@ def test_counting_threads_and_patterns_agree():
 
 
 def test_files_are_read_whole_for_a_custom_pattern(tmp_path, monkeypatch):
-    import sys
+    from bpe import _chunks
 
-    train_module = sys.modules["bpe.train"]
-    monkeypatch.setattr(train_module, "_CHUNK", 7)
+    monkeypatch.setattr(_chunks, "_CHUNK", 7)
     path = tmp_path / "c.txt"
     path.write_text("ab\ncd\nef\n" * 20)
     stats = {"bytes": 0, "replaced": 0}
-    assert list(train_module.read_chunks(path, stats, cut=False)) == ["ab\ncd\nef\n" * 20]
+    assert list(_chunks.read_chunks(path, stats, cut=False)) == ["ab\ncd\nef\n" * 20]
     pattern = r"(?s).{1,40}"  # a piece may span any newline
     enc = bpe.train(path, vocab_size=300, pattern=pattern, progress=False)
     ref = bpe.train(["ab\ncd\nef\n" * 20], vocab_size=300, pattern=pattern, progress=False)

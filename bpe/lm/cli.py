@@ -20,7 +20,7 @@ examples:
 
 
 def _user_error():
-    from bpe.cli import UserError
+    from bpe._cli_common import UserError
 
     return UserError
 
@@ -77,7 +77,7 @@ def _configs(args, n_vocab: int):
 
 def _run(args, spec: str, out: Path) -> dict:
     """Encode --data with the tokenizer ``spec`` into ``out`` and train there."""
-    from bpe.cli import tokenizer
+    from bpe._cli_common import tokenizer
     from bpe.lm import data
     from bpe.lm.train import train
 
@@ -250,7 +250,7 @@ def _plot(results: list[dict], path: Path) -> Path | None:
 
 def add_parser(sub, parser_class) -> None:
     """Add ``lm`` and its subcommands to the ``bpe`` command's subparsers."""
-    from bpe.cli import _tokenizer_flag
+    from bpe._cli_common import tokenizer_flag
 
     lm = sub.add_parser("lm", help="train a small GPT (numpy) on text to judge a vocabulary",
                         description="A small GPT in numpy: train it on text encoded with a vocabulary, "
@@ -264,7 +264,7 @@ def add_parser(sub, parser_class) -> None:
                         epilog="example:\n  bpe lm train --data corpus.txt --tokenizer o200k_base "
                         "--steps 500 --out runs/o200k", formatter_class=fmt)
     p.add_argument("--data", required=True, metavar="FILE", help="a UTF-8 text file; its last 10%% of tokens validate")
-    _tokenizer_flag(p)
+    tokenizer_flag(p)
     p.add_argument("--out", required=True, metavar="DIR", help="folder for tokens.bin and ckpt.npz")
     p.add_argument("--resume", metavar="CKPT", help="continue from this checkpoint to --steps")
     p.add_argument("--save-every", type=int, default=0, help="also save the checkpoint every N steps")

@@ -32,9 +32,9 @@ def split_point(n_tokens: int) -> int:
 def token_byte_lengths(enc) -> np.ndarray:
     """[n_vocab] the UTF-8 bytes each id stands for (0 for ids that are no token)."""
     lengths = np.zeros(enc.n_vocab, np.int64)
-    for token, rank in enc._mergeable_ranks.items():
+    for token, rank in enc.mergeable_ranks.items():
         lengths[rank] = len(token)
-    for text, rank in enc._special_tokens.items():
+    for text, rank in enc.special_tokens.items():
         lengths[rank] = len(text.encode("utf-8"))
     return lengths
 
@@ -56,14 +56,14 @@ class TokenData:
 
 def prepare(text_path: str | os.PathLike, enc, out_dir: str | os.PathLike, tokenizer: str) -> TokenData:
     """Encode ``text_path`` with ``enc`` into ``out_dir/tokens.bin`` (+ ``.json``), streamed in
-    chunks that encode exactly as the whole text (see ``bpe.train.read_chunks``)."""
+    chunks that encode exactly as the whole text (see ``bpe._chunks.read_chunks``)."""
     from bpe import patterns
-    from bpe.train import read_chunks
+    from bpe._chunks import read_chunks
 
     out = Path(out_dir) / "tokens.bin"
     dtype = np.uint16 if enc.max_token_value < 1 << 16 else np.uint32
     stats = {"bytes": 0, "replaced": 0}
-    cut = bool(patterns.scanner_family(enc._pat_str))
+    cut = bool(patterns.scanner_family(enc.pat_str))
     n = 0
     with open_atomic(out) as f:
         for text in read_chunks(Path(text_path), stats, cut):

@@ -71,7 +71,7 @@ def generate(params, cfg: GPTConfig, enc, prompt: str, max_tokens: int = 200,
              write: Callable[[str], object] | None = None, **sampling) -> str:
     """Text the model writes after ``prompt``; ``write`` receives it as it comes, in whole
     characters. ``sampling``: temperature, top_k, top_p, seed."""
-    eot = enc._special_tokens.get("<|endoftext|>")
+    eot = enc.special_tokens.get("<|endoftext|>")
     ids = enc.encode_ordinary(prompt)
     if not ids:  # nothing to continue: start as a new document does
         ids = [eot if eot is not None and eot < cfg.vocab_size else 0]
@@ -89,7 +89,7 @@ def generate(params, cfg: GPTConfig, enc, prompt: str, max_tokens: int = 200,
 def stream_text(enc, ids, write: Callable[[str], object]) -> None:
     """Hand the text of ``ids`` to ``write`` as it comes, in whole characters only: the bytes
     of a character cut between tokens wait for the rest. Special tokens are not text."""
-    from bpe import StreamDecoder
+    from bpe._stream import StreamDecoder
 
     decoder = StreamDecoder(enc)
     for token in ids:
@@ -122,7 +122,7 @@ def score_options(params, cfg: GPTConfig, enc, prompt: str, options: list[str]) 
         if not cont:
             raise ValueError(f"option {option!r} is empty")
         if not context:
-            eot = enc._special_tokens.get("<|endoftext|>", 0)
+            eot = enc.special_tokens.get("<|endoftext|>", 0)
             full, ctx_len = [eot] + full, 1
         else:
             ctx_len = len(full) - len(cont)

@@ -1,0 +1,41 @@
+"""The progress bar the long operations draw on stderr (training, encoding files)."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+
+class Bar:
+    """A one-line progress bar on stderr: ``merging [#####.....] 1,024/3,840 merges 0.4 s``.
+
+    Without a known total it shows the count alone. It redraws at most ten times a second.
+    """
+
+    WIDTH = 30
+
+    def __init__(self, label: str, enabled: bool, total: int | None = None, unit: str = "",
+                 scale: float = 1.0):
+        self.label, self.enabled, self.total, self.unit, self.scale = label, enabled, total, unit, scale
+        self.start = time.perf_counter()
+        self.last = 0.0
+        self.done = 0
+
+    def __call__(self, done: int, force: bool = False) -> None:
+        self.done = done
+        now = time.perf_counter()
+        if not self.enabled or (not force and now - self.last < 0.1):
+            return
+        self.last = now
+        shown = f"{done / self.scale:,.1f}" if self.scale != 1 else f"{done:,}"
+        if self.total:
+            filled = min(self.WIDTH, int(self.WIDTH * done / self.total))
+            bar = "[" + "#" * filled + "." * (self.WIDTH - filled) + "] "
+            total = f"{self.total / self.scale:,.1f}" if self.scale != 1 else f"{self.total:,}"
+            shown = f"{bar}{shown}/{total}"
+        print(f"\r{self.label} {shown} {self.unit} {now - self.start:.1f} s", end="", file=sys.stderr, flush=True)
+
+    def close(self, done: int | None = None) -> None:
+        if self.enabled:
+            self(self.done if done is None else done, force=True)
+            print(file=sys.stderr)

@@ -1,0 +1,51 @@
+"""Finding special-token text, and refusing it where it is not allowed (as tiktoken does)."""
+
+from __future__ import annotations
+
+import functools
+from typing import NoReturn
+
+import regex
+
+
+@functools.lru_cache(maxsize=128)
+def special_token_regex(tokens: frozenset[str]) -> "regex.Pattern[str]":
+    """A pattern matching any of ``tokens``, longest first, so that a special token that
+    begins another cannot hide it.
+
+    >>> special_token_regex(frozenset({"<|a|>", "<|a|>b"})).findall("x<|a|>by<|a|>")
+    ['<|a|>b', '<|a|>']
+    """
+    inner = "|".join(regex.escape(token) for token in sorted(tokens, key=lambda t: (-len(t), t)))
+    return regex.compile(f"({inner})")
+
+
+def raise_disallowed_special_token(token: str) -> NoReturn:
+    raise ValueError(
+        f"Encountered text corresponding to disallowed special token {token!r}.\n"
+        "If you want this text to be encoded as a special token, "
+        f"pass it to `allowed_special`, e.g. `allowed_special={{{token!r}, ...}}`.\n"
+        f"If you want this text to be encoded as normal text, disable the check for this token "
+        f"by passing `disallowed_special=(enc.special_tokens_set - {{{token!r}}})`.\n"
+        "To disable this check for all special tokens, pass `disallowed_special=()`.\n"
+    )
+
+
+def fix_surrogates(text: str) -> str:
+    """What tiktoken does with text that is not valid Unicode: paired surrogates become the
+    character they encode, lone ones become U+FFFD.
+
+    >>> fix_surrogates("a\\ud83d\\ude00b\\udc00")
+    'a😀b\\ufffd'
+    """
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def valid_text(text: str) -> str:
+    """``text`` as encoding reads it: :func:`fix_surrogates` when it holds surrogates, else
+    ``text`` itself (no copy)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return fix_surrogates(text)
+    return text
