@@ -4,6 +4,7 @@ their contract, and no room grows into a second job."""
 from __future__ import annotations
 
 import ast
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -106,3 +107,21 @@ def test_importing_bpe_does_no_work_a_first_call_could_do(tmp_path):
     import sys
 
     subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path, timeout=120)
+
+
+def test_the_compiled_modules_stubs_match_them(tmp_path):
+    """stubtest (mypy) holds bpe/_core.pyi, _train.pyi and _trie.pyi to the built modules."""
+    pytest.importorskip("mypy", reason="stubtest is mypy's: pip install '.[test]'")
+    import sys
+
+    project = SOURCES.parent
+    env = dict(os.environ)
+    if "site-packages" not in PACKAGE.parts:  # an editable install: point mypy at the sources
+        env["MYPYPATH"] = str(PACKAGE.parent)
+    run = subprocess.run([sys.executable, "-m", "mypy.stubtest", "--mypy-config-file", str(project / "pyproject.toml"),
+                          "--allowlist", str(project / "tools" / "stubtest-allowlist.txt"), "--ignore-unused-allowlist",
+                          "bpe._core", "bpe._train", "bpe._trie"],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=600,
+                         env=env)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert "Success" in run.stdout
