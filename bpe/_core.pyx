@@ -29,9 +29,9 @@ from bpe._scan cimport (B_HIGH, B_OTHER, BYTE_CLASS, C_L, C_LO, C_N, C_UP, C_WS,
                         FAMILY_GPT2, FAMILY_O200K, UCLASS,
                         cl100k_ascii, next_cl100k, next_gpt2, next_o200k, o200k_ascii)
 from bpe._text cimport (BpeUtf8, PyUnicode_AsUTF8AndSize, Texts, bpe_utf8_ready, bpe_utf8_write,
-                        raise_for_utf8, texts_close, texts_done, texts_open, texts_utf8)
+                        raise_for_utf8, texts_close, texts_open, texts_run)
 from bpe._trie cimport build_backtrack, free_backtrack
-from bpe._types cimport NO_RANK, RankVec, rank_t, vec_push
+from bpe._types cimport NO_RANK, RankVec, array_bytes, rank_t, vec_push
 from bpe._vocab cimport (Slot, Vocab, fill_slots, filter_may_hold, hash_bytes, load_head, vocab_free,
                          vocab_lookup, vocab_probe)
 
@@ -378,17 +378,32 @@ def utf8_of(str text):
 # ---------------------------------------------------------------------------------------
 # Piece counting for the trainer
 
+cdef struct CountJob:
+    PieceMap* map
+    int family
+
+
+cdef int count_text(void* job, Py_ssize_t k, const uint8_t* s, size_t n) noexcept nogil:
+    cdef CountJob* c = <CountJob*>job
+    cdef size_t i = 0, end
+    cdef int rc = 0
+    while i < n and rc == 0:
+        end = next_piece(c.family, s, i, n)
+        rc = piece_map_add(c.map, s + i, end - i)
+        i = end
+    return rc
+
+
 def count_pieces(list texts, int family):
     """How often each piece occurs in texts (each split on its own by the scanner of
     ``family``): {bytes: count}. Raises UnicodeEncodeError on lone surrogates."""
     cdef tuple keep = tuple(texts)  # the strs stay alive while the GIL is released
-    cdef Py_ssize_t count = len(keep), k, failed = -1
+    cdef Py_ssize_t failed = -1
     cdef Texts t = Texts(0, NULL, NULL, NULL)
     cdef PieceMap m
-    cdef size_t i, end, n
+    cdef CountJob job = CountJob(&m, family)
     cdef uint64_t slot
     cdef int rc = 0, bad = 0
-    cdef const uint8_t* s
     cdef dict out = {}
     m.mask = 1023
     m.used = 0
@@ -401,21 +416,7 @@ def count_pieces(list texts, int family):
             raise ValueError(f"family {family} has no compiled scanner")
         texts_open(&t, keep)
         with nogil:
-            for k in range(count):
-                bad = texts_utf8(&t, k)
-                if bad:
-                    failed = k
-                    break
-                s = t.utf8[k].data
-                n = t.utf8[k].size
-                i = 0
-                while i < n and rc == 0:
-                    end = next_piece(family, s, i, n)
-                    rc = piece_map_add(&m, s + i, end - i)
-                    i = end
-                texts_done(&t, k)
-                if rc:
-                    break
+            rc = texts_run(&t, count_text, &job, &failed, &bad)
         if failed >= 0:
             raise_for_utf8(keep[failed], bad)
         if rc:
@@ -429,11 +430,24 @@ def count_pieces(list texts, int family):
         piece_map_free(&m)
 
 
-cdef size_t array_bytes(size_t count, size_t item) except? 0:
-    """count * item, or OverflowError when that does not fit in size_t (32-bit targets)."""
-    if item and count > (<size_t>-1) // item:
-        raise OverflowError(f"a table of {count:,} entries of {item} bytes does not fit in memory")
-    return count * item
+cdef struct BatchJob:
+    const Engine* engine
+    int family
+    RankVec* out
+    size_t* sizes        # per text: the end of its ranks in out, or its count
+    bint counting
+
+
+cdef int batch_text(void* job, Py_ssize_t k, const uint8_t* s, size_t n) noexcept nogil:
+    cdef BatchJob* b = <BatchJob*>job
+    cdef int rc
+    if b.counting:
+        b.sizes[k] = 0
+        return encode_text(b.engine, b.family, s, n, b.out, &b.sizes[k])
+    rc = encode_text(b.engine, b.family, s, n, b.out, NULL)
+    b.sizes[k] = b.out.size
+    return rc
+
 
 cdef class CoreBPE:
     """Rank table, piece cache and scanner: the compiled part of an Encoding.
@@ -585,26 +599,14 @@ cdef class CoreBPE:
         cdef Texts t = Texts(0, NULL, NULL, NULL)
         cdef size_t* sizes = <size_t*>malloc((count + 1) * sizeof(size_t))
         cdef RankVec out = RankVec(NULL, 0, 0)
+        cdef BatchJob job = BatchJob(&self.e, self.family, &out, sizes, counting)
         cdef int rc = 0, bad = 0
         try:
             if sizes == NULL:
                 raise MemoryError()
             texts_open(&t, keep)
             with nogil:
-                for k in range(count):
-                    bad = texts_utf8(&t, k)
-                    if bad:
-                        failed = k
-                        break
-                    if counting:
-                        sizes[k] = 0
-                        rc = encode_text(&self.e, self.family, t.utf8[k].data, t.utf8[k].size, &out, &sizes[k])
-                    else:
-                        rc = encode_text(&self.e, self.family, t.utf8[k].data, t.utf8[k].size, &out, NULL)
-                        sizes[k] = out.size
-                    texts_done(&t, k)
-                    if rc:
-                        break
+                rc = texts_run(&t, batch_text, &job, &failed, &bad)
             if failed >= 0:
                 raise_for_utf8(keep[failed], bad)
             if rc:

@@ -259,23 +259,36 @@ cdef inline ptrdiff_t ascii_space(const uint8_t* s, size_t i, size_t n, bint o20
     return o200k_space(s, i, n) if o200k else cl100k_space(s, i, n, 1)
 
 
-# cl100k: a letter run, after an optional prefix code point.
-cdef inline ptrdiff_t cl100k_ascii(const uint8_t* s, size_t i, size_t n) noexcept nogil:
-    cdef size_t k = i
+# The start both ASCII fast paths share: the piece's end when a number, white space or
+# punctuation decides it; -1 when a non-ASCII code point (or, for cl100k, an apostrophe,
+# which may start a contraction) could change it; else -2, with k[0] where the letters
+# start (i, or i + 1 after a one-byte prefix).
+cdef inline ptrdiff_t ascii_start(const uint8_t* s, size_t i, size_t n, bint o200k,
+                                  size_t* k) noexcept nogil:
     cdef ptrdiff_t e
     cdef uint8_t c = BYTE_CLASS[s[i]]
+    k[0] = i
     if c & C_N:
         return ascii_digits(s, i, n)
     if not (c & C_L):
         if c & C_WS:
-            e = ascii_space(s, i, n, False)
+            e = ascii_space(s, i, n, o200k)
             if e != 0:
                 return e
-        elif i + 1 >= n or s[i] == 39:
-            return -1  # an apostrophe may start a contraction
+        elif i + 1 >= n or (not o200k and s[i] == 39):
+            return -1
         elif not (BYTE_CLASS[s[i + 1]] & C_L):
-            return ascii_other(s, i, n, False)
-        k = i + 1
+            return ascii_other(s, i, n, o200k)
+        k[0] = i + 1  # the one-code-point prefix
+    return -2
+
+
+# cl100k: a letter run, after an optional prefix code point.
+cdef inline ptrdiff_t cl100k_ascii(const uint8_t* s, size_t i, size_t n) noexcept nogil:
+    cdef size_t k
+    cdef ptrdiff_t e = ascii_start(s, i, n, False, &k)
+    if e != -2:
+        return e
     k = ascii_run(s, k, n, True)  # [A-Za-z]*
     if k < n and BYTE_CLASS[s[k]] & B_HIGH:
         return -1
@@ -285,25 +298,12 @@ cdef inline ptrdiff_t cl100k_ascii(const uint8_t* s, size_t i, size_t n) noexcep
 # o200k, when ASCII decides the piece (-1: it does not, scan in full). ASCII letters are
 # UP (A-Z) or LO (a-z), never both, so the first letter alternative is the UP run plus a
 # LO run when one follows, and else the second one takes the UP run; a non-ASCII code
-# point where a run ends could extend it. Nearly every piece of kjv.txt takes this path, 88%
-# of debref.en and 58% of debref.zh-cn (o200k scanning and merging: 17%, 10% and 2% fewer
-# instructions).
+# point where a run ends could extend it. Most pieces of English text take this path.
 cdef inline ptrdiff_t o200k_ascii(const uint8_t* s, size_t i, size_t n) noexcept nogil:
-    cdef size_t k = i
-    cdef ptrdiff_t e
-    cdef uint8_t c = BYTE_CLASS[s[i]]
-    if c & C_N:
-        return ascii_digits(s, i, n)
-    if not (c & C_L):
-        if c & C_WS:
-            e = ascii_space(s, i, n, True)
-            if e != 0:
-                return e
-        elif i + 1 >= n:
-            return -1
-        elif not (BYTE_CLASS[s[i + 1]] & C_L):
-            return ascii_other(s, i, n, True)
-        k = i + 1  # the one-code-point prefix
+    cdef size_t k
+    cdef ptrdiff_t e = ascii_start(s, i, n, True, &k)
+    if e != -2:
+        return e
     while k < n and BYTE_CLASS[s[k]] & C_UP:
         k += 1
     k = ascii_run(s, k, n, False)  # [a-z]*

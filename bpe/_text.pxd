@@ -64,6 +64,29 @@ cdef inline void texts_done(Texts* t, Py_ssize_t k) noexcept nogil:
     t.utf8[k].owned = NULL
 
 
+# The work a batch call does on each text: 0, or a failure that stops the batch.
+ctypedef int (*TextWork)(void* job, Py_ssize_t k, const uint8_t* s, size_t n) noexcept nogil
+
+
+cdef inline int texts_run(Texts* t, TextWork work, void* job, Py_ssize_t* failed,
+                          int* bad) noexcept nogil:
+    """Without the GIL: work on each text's UTF-8 in order, each text's UTF-8 freed after
+    it. Returns 0 or work's failure; a text that UTF-8 cannot encode stops the batch with
+    failed[0] = its index and bad[0] = bpe_utf8_write's failure (see raise_for_utf8)."""
+    cdef Py_ssize_t k
+    cdef int rc = 0
+    for k in range(t.count):
+        bad[0] = texts_utf8(t, k)
+        if bad[0]:
+            failed[0] = k
+            return 0
+        rc = work(job, k, t.utf8[k].data, t.utf8[k].size)
+        texts_done(t, k)
+        if rc:
+            return rc
+    return 0
+
+
 cdef inline void texts_close(Texts* t) noexcept:
     cdef Py_ssize_t k
     if t.utf8 != NULL:

@@ -47,3 +47,10 @@ cdef inline int vec_push(RankVec* v, rank_t r) noexcept nogil:
     v.data[v.size] = r
     v.size += 1
     return 0
+
+
+cdef inline size_t array_bytes(size_t count, size_t item) except? 0:
+    """count * item, or OverflowError when that does not fit in size_t (32-bit targets)."""
+    if item and count > (<size_t>-1) // item:
+        raise OverflowError(f"a table of {count:,} entries of {item} bytes does not fit in memory")
+    return count * item
