@@ -12,13 +12,15 @@ from typing import Mapping
 from bpe import patterns
 
 
-def bpe_merge(piece: bytes, ranks: Mapping[bytes, int]) -> list[int]:
-    """tiktoken's rule: merge the adjacent pair with the lowest rank, leftmost among equals.
+def merge_parts(piece: bytes, ranks: Mapping[bytes, int], stop: int = 1) -> list[bytes]:
+    """The parts tiktoken's rule leaves of ``piece``: merge the adjacent pair with the lowest
+    rank, leftmost among equals, until no pair is a token or ``stop`` parts are left.
 
-    Unlike encoding, this never looks the whole piece up first.
+    >>> merge_parts(b"abc", {b"a": 0, b"b": 1, b"c": 2, b"bc": 3, b"abc": 4}, stop=2)
+    [b'a', b'bc']
     """
     parts = [piece[i : i + 1] for i in range(len(piece))]
-    while len(parts) > 1:
+    while len(parts) > stop:
         best = None
         for i in range(len(parts) - 1):
             rank = ranks.get(parts[i] + parts[i + 1])
@@ -28,6 +30,13 @@ def bpe_merge(piece: bytes, ranks: Mapping[bytes, int]) -> list[int]:
             break
         i = best[1]
         parts[i : i + 2] = [parts[i] + parts[i + 1]]
+    return parts
+
+
+def bpe_merge(piece: bytes, ranks: Mapping[bytes, int]) -> list[int]:
+    """tiktoken's rule (see :func:`merge_parts`) as ranks. Unlike encoding, this never looks
+    the whole piece up first."""
+    parts = merge_parts(piece, ranks)
     missing = [p for p in parts if p not in ranks]
     if missing:
         raise ValueError(f"byte 0x{missing[0][0]:02X} has no rank in this vocabulary")
@@ -56,8 +65,8 @@ def train_merges(piece_counts: Mapping[bytes, int], n_merges: int) -> list[tuple
     smallest (left id, right id). Byte b has id b; the k-th merge creates id 256 + k and
     replaces the pair's non-overlapping occurrences, left to right.
 
-    >>> train_merges({b"aaabdaaabac": 1}, 3)
-    [(97, 97), (256, 97), (257, 98)]
+    >>> train_merges({b"aaabdaaabac": 1}, 3)  # aa, then ab (ties: the smaller pair), then aa+ab
+    [(97, 97), (97, 98), (256, 257)]
     """
     words = [(list(piece), count) for piece, count in piece_counts.items() if count > 0]
     merges: list[tuple[int, int]] = []

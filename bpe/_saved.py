@@ -67,13 +67,7 @@ def parse(text: str, source: str = "<json>") -> dict[str, Any]:
     for field, kind in (("name", str), ("pattern", str), ("special_tokens", dict), ("ranks", str)):
         if not isinstance(document.get(field), kind):
             raise ValueError(f"{source}: field {field!r} is missing or not a {kind.__name__}")
-    special = document["special_tokens"]
-    for token, rank in special.items():
-        if not token:
-            raise ValueError(f"{source}: a special token is the empty string")
-        if type(rank) is not int or rank < 0:
-            raise ValueError(f"{source}: special token {token!r} has id {_json.describe(rank)}, "
-                             "not a non-negative integer")
+    special = document["special_tokens"]  # its ids are checked by Encoding, as every door's
     ranks = parse_tiktoken_bpe(document["ranks"].encode("ascii", "replace"), f"{source} (ranks)")
     if not ranks:
         raise ValueError(f"{source}: no ranks")

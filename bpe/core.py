@@ -666,6 +666,8 @@ def _check_ids(mergeable_ranks: dict[bytes, int], special_tokens: dict[str, int]
         raise ValueError("mergeable_ranks is empty: an encoding needs at least one token")
     by_id = {rank: token for token, rank in mergeable_ranks.items()}
     for text, token_id in special_tokens.items():
+        if not text:
+            raise ValueError("a special token is the empty string (it would match everywhere)")
         if not isinstance(token_id, int) or isinstance(token_id, bool) or token_id < 0:
             raise ValueError(f"special token {text!r} has id {token_id!r}, not a non-negative integer")
         if token_id in by_id:

@@ -32,7 +32,7 @@ from typing import Any, Mapping
 
 import regex
 
-from bpe import _bytes, _json, patterns
+from bpe import _bytes, _json, _reference, patterns
 from bpe._files import write_atomic
 from bpe.core import Encoding
 
@@ -70,19 +70,8 @@ def last_merge(token: bytes, ranks: Mapping[bytes, int]) -> tuple[bytes, bytes] 
     >>> last_merge(b"abc", {b"a": 0, b"b": 1, b"c": 2, b"bc": 3, b"abc": 4})
     (b'a', b'bc')
     """
-    parts = [token[i : i + 1] for i in range(len(token))]
-    while len(parts) > 2:
-        best_rank, best = None, -1
-        for i in range(len(parts) - 1):
-            rank = ranks.get(parts[i] + parts[i + 1])
-            if rank is not None and (best_rank is None or rank < best_rank):
-                best_rank, best = rank, i
-        if best_rank is None:
-            return None
-        parts[best : best + 2] = [parts[best] + parts[best + 1]]
-    if len(parts) == 2:
-        return parts[0], parts[1]
-    return None
+    parts = _reference.merge_parts(token, ranks, stop=2)
+    return (parts[0], parts[1]) if len(parts) == 2 else None
 
 
 def _onig_pattern(pat_str: str) -> str:
