@@ -207,6 +207,8 @@ def findall(compiled: "regex.Pattern[str]", text: str, pat_str: str) -> list[str
     :func:`time_limit`; PatternTimeout, naming the pattern, past it."""
     limit = time_limit(len(text))
     try:
+        if compiled.groups:  # findall would return the groups: a piece is the whole match
+            return [m.group() for m in compiled.finditer(text, timeout=limit)]
         return compiled.findall(text, timeout=limit)
     except TimeoutError:
         raise PatternTimeout(

@@ -99,3 +99,23 @@ def test_educational_names_over_the_reference(capsys):
     assert len(trained.mergeable_ranks) == 262  # six merges build all three words; then no pair is left
     assert trained.encode("lowest", visualise=None) == [trained.mergeable_ranks[b"lowest"]]
     assert _educational.train_simple_encoding().decode_bytes([104]) == b"h"
+
+
+def test_encode_bytes_equals_tiktoken_and_round_trips_any_bytes():
+    from hypothesis import given, settings, strategies as st
+
+    from conftest import OFFICIAL, oracle, ours
+
+    chunks = st.one_of(st.binary(max_size=12), st.sampled_from(
+        [b"\xff", b"\xe4\xb8", b"\xf0\x9f\x91", b" ", b"  \n", b"hello", b"\xc3", "中文".encode()]))
+
+    @settings(max_examples=300, deadline=None)
+    @given(parts=st.lists(chunks, max_size=10), name=st.sampled_from(OFFICIAL))
+    def check(parts, name):
+        data = b"".join(parts)
+        enc, tk = ours(name), oracle(name)
+        ids = enc._encode_bytes(data)
+        assert enc.decode_bytes(ids) == data
+        assert ids == tk._encode_bytes(data)
+
+    check()

@@ -73,6 +73,16 @@ def test_each_engine_takes_an_empty_piece():
         assert core.encode_piece_with(b"", engine) in ([], None)
 
 
+@pytest.mark.parametrize("pat_str", [r"(\w+)|\s", r"(?P<word>\w+)|(\s)|.", r"(a|aa)+$|."])
+def test_patterns_with_capturing_groups_split_by_whole_matches(pat_str):
+    """findall returns a pattern's groups, not its matches: pieces must be whole matches."""
+    tiktoken = pytest.importorskip("tiktoken", reason="tiktoken is the oracle: pip install '.[test]'")
+    kwargs = dict(pat_str=pat_str, mergeable_ranks=SMALL, special_tokens={})
+    ours, theirs = bpe.Encoding("groups", **kwargs), tiktoken.Encoding("groups", **kwargs)
+    for text in ["abcd ab cd!", "aaa!", "  x\ny  "]:
+        assert ours.encode(text) == theirs.encode(text)
+
+
 # -- 2. ids converted once ----------------------------------------------------------------
 
 class Index:
