@@ -23,9 +23,11 @@ def open_tokenizer(name_or_path: str | os.PathLike) -> Encoding:
     'o200k_base'
     """
     spec = os.fspath(name_or_path)
-    if spec in registry.list_encoding_names():
+    if spec in registry.ENCODING_CONSTRUCTORS:  # bpe's own: no plugin discovery needed
         return registry.get_encoding(spec)
     if not os.path.isfile(spec):
+        if spec in registry.list_encoding_names():  # a tiktoken_ext plugin's
+            return registry.get_encoding(spec)
         raise ValueError(f"{spec!r} is neither a named encoding "
                          f"({', '.join(registry.list_encoding_names())}) nor an existing file")
     with open(spec, "rb") as f:
