@@ -24,6 +24,7 @@ __all__ = [
     "encoding_for_model",
     "encoding_name_for_model",
     "list_encoding_names",
+    "load",
     "load_tiktoken_bpe",
     "dump_tiktoken_bpe",
     "open_tokenizer",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import bisect
 
-from bpe import _reference, patterns
+from bpe import _reference
 from bpe._special import special_token_regex
 
 

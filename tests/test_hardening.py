@@ -17,7 +17,7 @@ import pytest
 
 import bpe
 from bpe import _core, patterns
-from conftest import corpus_path, oracle, ours
+from conftest import corpus_path, ours
 
 # ----------------------------------------------------------------------------------------
 # Hostile vocabulary files
