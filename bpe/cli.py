@@ -31,6 +31,7 @@ examples:
   bpe inspect --tokenizer my.bpe
   bpe bench --tokenizer o200k_base corpus.txt
   bpe lm train --data corpus.txt --tokenizer my.bpe --steps 500 --out runs/my
+  bpe data clean pages.jsonl -o clean.jsonl    deduplicate and filter before training
 
 A tokenizer is a named encoding (o200k_base, cl100k_base, ...), a file written by
 `bpe train` or Encoding.save, or a Hugging Face tokenizer.json. Rank files of the named
@@ -66,6 +67,27 @@ def _texts(enc, path: Path | None, stats: dict) -> Iterator[str]:
     yield from read_chunks(path, stats, cut)
 
 
+def _documents(enc, paths: list[Path], field: str, stats: dict) -> Iterator[Iterator[str]]:
+    """The documents of the inputs, each as the chunks of its text: a JSONL file (.jsonl,
+    .ndjson, .json, also .gz or .zst) gives one document per line (its ``field``), a
+    compressed text file one, any other file (or stdin) one, read in chunks."""
+    from bpe.data import read as _read
+
+    for path in paths or [None]:
+        if path is not None and (_read.kind(path) == "jsonl" or _compressed(path)):
+            try:
+                for doc in _read.read_documents([path], field=field, stats=stats):
+                    yield iter((doc.text,))
+            except ValueError as e:
+                raise UserError(str(e)) from None
+        else:
+            yield _texts(enc, path, stats)
+
+
+def _compressed(path: Path) -> bool:
+    return path.name.lower().endswith((".gz", ".zst", ".zstd"))
+
+
 def _encoder(enc, allow_special: bool):
     if allow_special:
         return lambda text: enc.encode(text, allowed_special="all")
@@ -91,8 +113,21 @@ def _human(n: float) -> str:
 # bpe train
 
 
+def _train_texts(paths: list[Path], field: str) -> Iterator[str]:
+    from bpe._chunks import read_chunks
+    from bpe.data import read as _read
+
+    for path in paths:
+        if _read.kind(path) == "jsonl" or _compressed(path):
+            for doc in _read.read_documents([path], field=field):
+                yield doc.text
+        else:
+            yield from read_chunks(path, {"bytes": 0, "replaced": 0})
+
+
 def cmd_train(args) -> int:
     import bpe
+    from bpe.data import read as _read
 
     paths = _check_files(args.files)
     if args.vocab_size < 256 + len(args.special):
@@ -104,8 +139,11 @@ def cmd_train(args) -> int:
     if not out.parent.is_dir():
         raise UserError(f"no such folder for -o: {out.parent}")
     start = time.perf_counter()
+    source: object = [str(p) for p in paths]
+    if any(_read.kind(p) == "jsonl" or _compressed(p) for p in paths):
+        source = _train_texts(paths, args.field)  # documents from JSON Lines, streamed
     try:
-        enc = bpe.train([str(p) for p in paths], vocab_size=args.vocab_size, pattern=args.pattern,
+        enc = bpe.train(source, vocab_size=args.vocab_size, pattern=args.pattern,
                         special_tokens=args.special, min_frequency=args.min_frequency,
                         progress=not args.quiet, num_threads=args.threads,
                         name=args.name or out.stem, holdout=args.holdout)
@@ -152,16 +190,16 @@ def cmd_encode(args) -> int:
     if args.output:
         raise UserError("-o is for --format bin; text and json go to stdout")
     out = sys.stdout
-    for path in paths or [None]:
-        stats = {"bytes": 0, "replaced": 0}
+    stats = {"bytes": 0, "replaced": 0}
+    for doc in _documents(enc, paths, args.field, stats):
         if args.format == "json":
             ids: list[int] = []
-            for text in _texts(enc, path, stats):
+            for text in doc:
                 ids.extend(encode(text))
             out.write(json.dumps(ids) + "\n")
         else:
             first = True
-            for text in _texts(enc, path, stats):
+            for text in doc:
                 ids = encode(text)
                 if ids:
                     out.write(("" if first else " ") + " ".join(map(str, ids)))
@@ -183,11 +221,12 @@ def _encode_bin(enc, paths: list[Path], encode, args) -> int:
               "separated", file=sys.stderr)
     out = Path(args.output)
     stats = {"bytes": 0, "replaced": 0}
-    n_tokens = 0
+    n_tokens = n_docs = 0
     bar = _bar("encoding", paths, args.quiet)
     with open_atomic(out) as f:
-        for path in paths or [None]:
-            for text in _texts(enc, path, stats):
+        for doc in _documents(enc, paths, args.field, stats):
+            n_docs += 1
+            for text in doc:
                 ids = np.asarray(encode(text), dtype=dtype)
                 f.write(ids.tobytes())
                 n_tokens += len(ids)
@@ -199,7 +238,7 @@ def _encode_bin(enc, paths: list[Path], encode, args) -> int:
     meta = {
         "format": "bpe-tokens", "version": 1, "tokenizer": args.tokenizer, "encoding": enc.name,
         "dtype": np.dtype(dtype).name, "n_vocab": enc.n_vocab, "tokens": n_tokens,
-        "bytes": stats["bytes"], "documents": max(1, len(paths)), "eot": eot,
+        "bytes": stats["bytes"], "documents": n_docs, "eot": eot,
         "files": [str(p) for p in paths],
     }
     write_atomic(str(out) + ".json", json.dumps(meta, indent=1) + "\n")
@@ -491,7 +530,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = _sub(sub, "train", "train a vocabulary on text files and save it",
              "bpe train corpus.txt --vocab-size 32768 --pattern o200k --special '<|endoftext|>' -o my.bpe",
              cmd_train)
-    p.add_argument("files", nargs="+", metavar="FILE", help="UTF-8 text files (invalid bytes become U+FFFD)")
+    p.add_argument("files", nargs="+", metavar="FILE",
+                   help="UTF-8 text files (invalid bytes become U+FFFD), or JSON Lines (.jsonl, also "
+                        ".gz/.zst, as `bpe data clean` writes): one document per line")
+    p.add_argument("--field", default="text", help="the text field of JSONL inputs (default text)")
     p.add_argument("--vocab-size", type=positive, required=True,
                    help="tokens in all: 256 bytes + merges + special tokens")
     p.add_argument("--pattern", default="o200k",
@@ -510,11 +552,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = _sub(sub, "encode", "encode text files (or stdin) to token ids",
              "bpe encode --tokenizer o200k_base --format bin -o train.bin a.txt b.txt", cmd_encode)
     tokenizer_flag(p)
-    p.add_argument("files", nargs="*", metavar="FILE", help="files to encode (default: stdin)")
+    p.add_argument("files", nargs="*", metavar="FILE",
+                   help="files to encode (default: stdin); a JSON Lines file (.jsonl, also .gz/.zst) "
+                        "holds one document per line")
+    p.add_argument("--field", default="text", help="the text field of JSONL inputs (default text)")
     p.add_argument("--format", choices=["text", "json", "bin"], default="text",
-                   help="text: ids separated by spaces, a line per file; json: a JSON list per file; "
-                        "bin: one flat uint16 (or uint32) array, each file followed by <|endoftext|>, "
-                        "streamed, with OUT.json describing it")
+                   help="text: ids separated by spaces, a line per document (a file, or a JSONL line); "
+                        "json: a JSON list per document; bin: one flat uint16 (or uint32) array, each "
+                        "document followed by <|endoftext|>, streamed, with OUT.json describing it")
     p.add_argument("-o", "--output", metavar="OUT", help="the .bin file to write (--format bin)")
     p.add_argument("--allow-special", action="store_true",
                    help="encode special-token text (<|endoftext|>) as the special token, not as text")
@@ -590,6 +635,9 @@ def build_parser() -> argparse.ArgumentParser:
         lm_cli = None
     if lm_cli is not None:
         lm_cli.add_parser(sub, Parser)
+    from bpe.data import cli as data_cli
+
+    data_cli.add_parser(sub, Parser)
     return parser
 
 

@@ -175,7 +175,8 @@ def train(
             bar.close(stats["bytes"])
         else:
             bar = Bar("counting", progress, None, "texts")
-            texts = _hold_apart(source, holdout, held) if holdout else source
+            texts = _measured(source, stats)
+            texts = _hold_apart(texts, holdout, held) if holdout else texts
             counts = _count_parallel(texts, pat_str, num_threads, bar)
             bar.close()
     if not counts:
@@ -229,6 +230,13 @@ def train(
         )
     enc.training_stats = {"pieces": len(counts), "merges": len(merges), "seconds": elapsed, **stats}
     return enc
+
+
+def _measured(texts: Iterable[str], stats: dict) -> Iterable[str]:
+    """``texts``, adding the UTF-8 size of each to ``stats["bytes"]``."""
+    for text in texts:
+        stats["bytes"] += len(text.encode("utf-8", "surrogatepass"))
+        yield text
 
 
 _HOLDOUT_LIMIT = 8 << 20  # characters held apart at most
