@@ -521,3 +521,15 @@ def test_dask_cluster_gives_the_single_machine_result(tmp_path):
     a = bpe.train(counts, vocab_size=320, progress=False)
     b = bpe.train(texts, vocab_size=320, progress=False)
     assert a.mergeable_ranks == b.mergeable_ranks
+
+
+def test_lm_data_reads_jsonl_one_document_each_with_end_of_text(tmp_path):
+    from bpe.lm import data as lm_data
+
+    enc = bpe.get_encoding("cl100k_base")
+    texts = [prose(i, 30) for i in range(3)]
+    src = write_jsonl(tmp_path / "docs.jsonl", [{"text": t} for t in texts])
+    tokens = lm_data.prepare(src, enc, tmp_path, "cl100k_base")
+    want = [t for text in texts for t in enc.encode_ordinary(text) + [enc.eot_token]]
+    assert tokens.tokens.tolist() == want
+    assert tokens.n_bytes == sum(len(t.encode()) for t in texts)

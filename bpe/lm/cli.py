@@ -88,7 +88,10 @@ def _run(args, spec: str, out: Path) -> dict:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise _user_error()(f"cannot make the folder {out}: {e.strerror}") from None
-    tokens = data.prepare(args.data, enc, out, spec)
+    try:
+        tokens = data.prepare(args.data, enc, out, spec, field=getattr(args, "field", "text"))
+    except ValueError as e:  # a bad JSONL line: file and line named
+        raise _user_error()(str(e)) from None
     gpt, cfg = _configs(args, enc.n_vocab)
     meta = {"tokenizer": _tokenizer_record(spec, enc), "data": Path(args.data).name}
     try:
@@ -263,7 +266,10 @@ def add_parser(sub, parser_class) -> None:
     p = lsub.add_parser("train", help="train on a text file; the last line is a JSON summary",
                         epilog="example:\n  bpe lm train --data corpus.txt --tokenizer o200k_base "
                         "--steps 500 --out runs/o200k", formatter_class=fmt)
-    p.add_argument("--data", required=True, metavar="FILE", help="a UTF-8 text file; its last 10%% of tokens validate")
+    p.add_argument("--data", required=True, metavar="FILE",
+                   help="a UTF-8 text file, or JSON Lines (.jsonl: a document per line, as `bpe data "
+                        "clean` writes); its last 10%% of tokens validate")
+    p.add_argument("--field", default="text", help="the text field of a JSONL --data (default text)")
     tokenizer_flag(p)
     p.add_argument("--out", required=True, metavar="DIR", help="folder for tokens.bin and ckpt.npz")
     p.add_argument("--resume", metavar="CKPT", help="continue from this checkpoint to --steps")
@@ -298,7 +304,8 @@ def add_parser(sub, parser_class) -> None:
     p = lsub.add_parser("compare", help="train the same model on each vocabulary and compare bits per byte",
                         epilog="example:\n  bpe lm compare --data corpus.txt --tokenizer gpt2 --tokenizer my.bpe "
                         "--steps 300 --out runs/cmp", formatter_class=fmt)
-    p.add_argument("--data", required=True, metavar="FILE")
+    p.add_argument("--data", required=True, metavar="FILE", help="text or JSON Lines, as for `bpe lm train`")
+    p.add_argument("--field", default="text", help="the text field of a JSONL --data (default text)")
     p.add_argument("--tokenizer", "-t", action="append", required=True, metavar="NAME_OR_PATH",
                    help="a vocabulary to compare (repeat for each)")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for each run, compare.json and loss.png")

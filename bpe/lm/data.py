@@ -54,23 +54,42 @@ class TokenData:
         return self.tokens[split_point(len(self.tokens)):]
 
 
-def prepare(text_path: str | os.PathLike, enc, out_dir: str | os.PathLike, tokenizer: str) -> TokenData:
+def prepare(text_path: str | os.PathLike, enc, out_dir: str | os.PathLike, tokenizer: str,
+            field: str = "text") -> TokenData:
     """Encode ``text_path`` with ``enc`` into ``out_dir/tokens.bin`` (+ ``.json``), streamed in
-    chunks that encode exactly as the whole text (see ``bpe._chunks.read_chunks``)."""
+    chunks that encode exactly as the whole text (see ``bpe._chunks.read_chunks``).
+
+    A JSON Lines file (``.jsonl``, also ``.gz``/``.zst``, as ``bpe data clean`` writes)
+    gives one document per line (its ``field``), each followed by ``<|endoftext|>`` when
+    the vocabulary has it."""
     from bpe import patterns
     from bpe._chunks import read_chunks
+    from bpe.data import read as _read
 
     out = Path(out_dir) / "tokens.bin"
     dtype = np.uint16 if enc.max_token_value < 1 << 16 else np.uint32
     stats = {"bytes": 0, "replaced": 0}
     cut = bool(patterns.scanner_family(enc.pat_str))
+    eot = enc.special_tokens.get("<|endoftext|>")
     n = 0
+    if _read.kind(text_path) == "jsonl":
+        def texts():
+            for doc in _read.read_documents([text_path], field=field):
+                stats["bytes"] += len(doc.text.encode("utf-8", "surrogatepass"))
+                yield doc.text, True
+    else:
+        def texts():
+            for chunk in read_chunks(Path(text_path), stats, cut):
+                yield chunk, False
     with open_atomic(out) as f:
-        for text in read_chunks(Path(text_path), stats, cut):
+        for text, document_end in texts():
             # special-token text in the file is text, as in any other document
             ids = enc.encode_to_numpy(text, disallowed_special=()).astype(dtype)
             f.write(ids.tobytes())
             n += len(ids)
+            if document_end and eot is not None:
+                f.write(np.asarray([eot], dtype=dtype).tobytes())
+                n += 1
     meta = {"format": "bpe-tokens", "version": 1, "source": os.path.basename(text_path),
             "tokenizer": tokenizer, "encoding": enc.name, "n_vocab": enc.n_vocab,
             "dtype": np.dtype(dtype).name, "tokens": n, "bytes": stats["bytes"],
