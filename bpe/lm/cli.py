@@ -16,6 +16,9 @@ examples:
   bpe lm sample --checkpoint runs/my/ckpt.npz --prompt "In the beginning" --max-tokens 100
   bpe lm score --checkpoint runs/my/ckpt.npz --prompt "The capital of France is" --option " Paris" --option " Rome"
   bpe lm compare --data corpus.txt --tokenizer a.bpe --tokenizer b.bpe --steps 300 --out runs/cmp
+  bpe lm sft --checkpoint runs/my/ckpt.npz --data pairs.jsonl --steps 200 --out runs/sft
+  bpe lm reward --checkpoint runs/sft/ckpt.npz --data prefs.jsonl --steps 200 --out runs/rm
+  bpe lm rl --checkpoint runs/sft/ckpt.npz --reward runs/rm/ckpt.npz --prompts prompts.jsonl --beta 0.1 --steps 100 --out runs/rl
 """
 
 
@@ -251,6 +254,132 @@ def _plot(results: list[dict], path: Path) -> Path | None:
     return path
 
 
+# ----------------------------------------------------------------------------------------
+# Post-training: sft, reward, rl
+
+
+def _load_stage(path: str, what: str = "checkpoint"):
+    """(meta, model config, parameters, tokenizer) of a checkpoint, or a UserError."""
+    from bpe.lm.model import GPTConfig
+    from bpe.lm.train import load_checkpoint
+
+    if not Path(path).is_file():
+        raise _user_error()(f"no such {what}: {path}")
+    try:
+        meta, params, _ = load_checkpoint(path)
+        enc = _tokenizer_from_record(meta["tokenizer"], path)
+        gpt = GPTConfig(**meta["model"])
+    except (ValueError, KeyError, OSError, TypeError) as e:
+        raise _user_error()(f"{path}: {str(e).splitlines()[0]}") from None
+    return meta, gpt, params, enc
+
+
+def _tune_config(args):
+    from bpe.lm.finetune import TuneConfig
+
+    fields = {k: getattr(args, k) for k in ("steps", "batch", "lr", "seed", "group", "max_new_tokens",
+                                             "epochs", "clip", "beta") if getattr(args, k, None) is not None}
+    try:
+        return TuneConfig(**fields)
+    except ValueError as e:
+        raise _user_error()(str(e)) from None
+
+
+def _stage_out(args) -> Path:
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise _user_error()(f"cannot make the folder {out}: {e.strerror}") from None
+    return out
+
+
+def _rows(path: str, fields: tuple[str, ...]):
+    from bpe.lm.finetune import read_rows
+
+    if not Path(path).is_file():
+        raise _user_error()(f"no such file: {path}")
+    try:
+        return read_rows(path, fields)
+    except ValueError as e:
+        raise _user_error()(str(e)) from None
+
+
+def cmd_sft(args) -> int:
+    from bpe.lm import finetune
+
+    meta, gpt, params, enc = _load_stage(args.checkpoint)
+    rows = _rows(args.data, ("prompt", "response"))
+    cfg = _tune_config(args)
+    try:
+        result = finetune.sft(params, gpt, enc, rows, cfg, out_dir=_stage_out(args), resume=args.resume,
+                              meta={"tokenizer": meta["tokenizer"], "base": str(args.checkpoint)},
+                              stop_at=args.stop_at, progress=not args.quiet)
+    except (ValueError, FloatingPointError) as e:
+        raise _user_error()(str(e)) from None
+    if not args.quiet:
+        print(f"sft: response loss {result['val_response_loss_before']:.4f} -> {result['val_response_loss']:.4f} "
+              f"nats per token on {result['val_rows']} held-out rows", file=sys.stderr)
+    print(json.dumps(result))
+    return 0
+
+
+def cmd_reward(args) -> int:
+    from bpe.lm import finetune
+
+    meta, gpt, params, enc = _load_stage(args.checkpoint)
+    rows = _rows(args.data, ("prompt", "chosen", "rejected"))
+    cfg = _tune_config(args)
+    try:
+        _, result = finetune.train_reward(params, gpt, enc, rows, cfg, out_dir=_stage_out(args), resume=args.resume,
+                                          meta={"tokenizer": meta["tokenizer"], "base": str(args.checkpoint)},
+                                          progress=not args.quiet)
+    except ValueError as e:
+        raise _user_error()(str(e)) from None
+    if not args.quiet:
+        print(f"reward model: held-out accuracy {result['val_accuracy']:.3f}, loss {result['val_loss']:.4f}",
+              file=sys.stderr)
+    print(json.dumps(result))
+    return 0
+
+
+def cmd_rl(args) -> int:
+    from bpe.lm import finetune
+
+    meta, gpt, params, enc = _load_stage(args.checkpoint)
+    rm_meta, rm_gpt, rm, _ = _load_stage(args.reward, "reward model")
+    if rm_meta.get("stage") != "reward" or "reward.w" not in rm:
+        raise _user_error()(f"{args.reward}: not a reward model (make one with `bpe lm reward`)")
+    if rm_meta["tokenizer"] != meta["tokenizer"]:
+        raise _user_error()(f"{args.reward} and {args.checkpoint} use different tokenizers")
+    prompts = [r["prompt"] for r in _rows(args.prompts, ("prompt",))]
+    cfg = _tune_config(args)
+    try:
+        result = finetune.rl(params, gpt, enc, prompts, finetune.reward_scorer(rm, rm_gpt), cfg,
+                             out_dir=_stage_out(args), resume=args.resume, stop_at=args.stop_at,
+                             meta={"tokenizer": meta["tokenizer"], "base": str(args.checkpoint),
+                                   "reward_model": str(args.reward)}, progress=not args.quiet)
+    except ValueError as e:
+        raise _user_error()(str(e)) from None
+    if not args.quiet:
+        print(f"rl: reward {result['reward_before']:.4f} -> {result['reward_after']:.4f}, KL to the start "
+              f"{result['kl']:.4f} nats per response (beta {cfg.beta})", file=sys.stderr)
+    result.pop("reward_history")
+    print(json.dumps(result))
+    return 0
+
+
+def _tune_args(p, steps: int, lr: float, batch: int) -> None:
+    p.add_argument("--checkpoint", required=True, metavar="CKPT", help="the model to start from (its tokenizer comes along)")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for ckpt.npz")
+    p.add_argument("--steps", type=int, default=steps, help=f"optimizer steps (default {steps})")
+    p.add_argument("--batch", type=int, default=batch, help=f"rows per step (default {batch})")
+    p.add_argument("--lr", type=float, default=lr, help=f"peak learning rate, after a 10%% warm-up (default {lr:g})")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", metavar="CKPT", help="continue this stage from its checkpoint")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress or summary on stderr")
+
+
 def add_parser(sub, parser_class) -> None:
     """Add ``lm`` and its subcommands to the ``bpe`` command's subparsers."""
     from bpe._cli_common import tokenizer_flag
@@ -311,3 +440,42 @@ def add_parser(sub, parser_class) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="folder for each run, compare.json and loss.png")
     _model_args(p)
     p.set_defaults(func=cmd_compare)
+
+    p = lsub.add_parser("sft", help="fine-tune on prompt/response pairs; the loss falls on responses only",
+                        description="Supervised fine-tuning: rows {\"prompt\": ..., \"response\": ...} in a chat "
+                        "template (special tokens <|user|> <|assistant|> <|end|> when the vocabulary has them, "
+                        "else 'User: ' and '\\nAssistant: ' then <|endoftext|>); next-token loss on the response "
+                        "and end tokens only. The last 10% of the rows validate.",
+                        epilog="example:\n  bpe lm sft --checkpoint runs/base/ckpt.npz --data pairs.jsonl --steps 200 --out runs/sft",
+                        formatter_class=fmt)
+    _tune_args(p, 200, 3e-4, 8)
+    p.add_argument("--data", required=True, metavar="PAIRS.jsonl")
+    p.add_argument("--stop-at", type=int, default=0, metavar="STEP", help="stop after this step (--resume goes on)")
+    p.set_defaults(func=cmd_sft)
+
+    p = lsub.add_parser("reward", help="train a reward model on preference pairs (Bradley-Terry)",
+                        description="A reward model: the GPT with a scalar head on the last token's final hidden "
+                        "state, trained on rows {\"prompt\", \"chosen\", \"rejected\"} with the loss "
+                        "-log sigmoid(r_chosen - r_rejected). The last 10% of the rows validate.",
+                        epilog="example:\n  bpe lm reward --checkpoint runs/sft/ckpt.npz --data prefs.jsonl --steps 200 --out runs/rm",
+                        formatter_class=fmt)
+    _tune_args(p, 200, 3e-4, 8)
+    p.add_argument("--data", required=True, metavar="PREFS.jsonl")
+    p.set_defaults(func=cmd_reward)
+
+    p = lsub.add_parser("rl", help="raise a reward model's score with PPO, held near the start by a KL penalty",
+                        description="Sample --group responses per prompt from the policy, score them with the reward "
+                        "model, take the group-normalised reward as the advantage, and run --epochs PPO passes "
+                        "(clipped ratio) with --beta x KL(policy || starting policy) in the loss.",
+                        epilog="example:\n  bpe lm rl --checkpoint runs/sft/ckpt.npz --reward runs/rm/ckpt.npz "
+                        "--prompts prompts.jsonl --beta 0.1 --steps 100 --out runs/rl", formatter_class=fmt)
+    _tune_args(p, 100, 1e-4, 4)
+    p.add_argument("--reward", required=True, metavar="RM", help="a checkpoint of `bpe lm reward`")
+    p.add_argument("--prompts", required=True, metavar="PROMPTS.jsonl", help='rows {"prompt": ...}; the first 8 also measure')
+    p.add_argument("--beta", type=float, default=0.1, help="weight of the KL penalty (default 0.1)")
+    p.add_argument("--group", type=int, default=4, help="responses sampled per prompt (default 4)")
+    p.add_argument("--max-new-tokens", type=int, default=32, help="tokens per response at most (default 32)")
+    p.add_argument("--epochs", type=int, default=2, help="PPO passes over each batch (default 2)")
+    p.add_argument("--clip", type=float, default=0.2, help="PPO clip range (default 0.2)")
+    p.add_argument("--stop-at", type=int, default=0, metavar="STEP", help="stop after this step (--resume goes on)")
+    p.set_defaults(func=cmd_rl)

@@ -271,17 +271,28 @@ def forward(params, cfg: GPTConfig, idx, targets):
 
 def backward(params, cfg: GPTConfig, cache) -> dict[str, np.ndarray]:
     """Gradients of the loss of :func:`forward` with respect to every parameter."""
-    (idx, blocks, c_lnf), h2, c_ce = cache
+    hidden_cache, h2, c_ce = cache
+    idx = hidden_cache[0]
     B, T = idx.shape
-    grads: dict[str, np.ndarray] = {}
     dlogits = cross_entropy_backward(c_ce)                 # [N, V]
     dwte = dlogits.T @ h2                                   # [V, d] from the tied output layer
     dh = (dlogits @ params["wte"]).reshape(B, T, -1)        # [B, T, d]
+    return hidden_backward(params, cfg, hidden_cache, dh, dwte)
+
+
+def hidden_backward(params, cfg: GPTConfig, cache, dh, dwte=None) -> dict[str, np.ndarray]:
+    """Gradients of every parameter from the gradient ``dh`` [B, T, d] at the final hidden
+    states of :func:`hidden_forward`; ``dwte`` [V, d] is what the output layer (or nothing)
+    already gave the token embedding. The heads of ``bpe.lm.post`` end here too."""
+    idx, blocks, c_lnf = cache
+    B, T = idx.shape
+    grads: dict[str, np.ndarray] = {}
     dx, grads["lnf.g"], grads["lnf.b"] = layernorm_backward(dh, c_lnf)
     for i in reversed(range(cfg.n_layer)):
         dx = block_backward(dx, blocks[i], i, grads)
     grads["wpe"] = np.zeros_like(params["wpe"])
     grads["wpe"][:T] = dx.sum(0)
+    dwte = np.zeros_like(params["wte"]) if dwte is None else dwte
     np.add.at(dwte, idx.reshape(-1), dx.reshape(B * T, -1))  # the input embedding's share
     grads["wte"] = dwte
     return grads
