@@ -226,7 +226,7 @@ def test_boilerplate_needs_min_docs(tmp_path):
 
 
 def test_jaccard_estimates_agree_with_datasketch():
-    datasketch = pytest.importorskip("datasketch", reason="datasketch is in the test extras")
+    datasketch = pytest.importorskip("datasketch", reason="datasketch is in the test extras (Python 3.10+)")
     rng = random.Random(7)
     hasher = data.MinHasher(num_perm=256, bands=32)
     for trial in range(12):
@@ -491,7 +491,7 @@ def test_cli_errors_are_one_line(tmp_path):
 
 
 def test_dask_cluster_gives_the_single_machine_result(tmp_path):
-    pytest.importorskip("dask.distributed", reason="dask[distributed] is in the test extras")
+    pytest.importorskip("dask.distributed", reason="dask[distributed] is in the test extras (Python 3.10+)")
     import dask.bag as db
     from dask.distributed import Client, LocalCluster
 
