@@ -131,6 +131,19 @@ def test_ppo_and_kl_gradients_with_clipped_tokens(params):
     assert zero[0] == pytest.approx(0.0, abs=1e-12) and zero[2]["kl_estimate"] == pytest.approx(0.0, abs=1e-12)
 
 
+def test_dpo_gradient(params):
+    ids, mask = batch(6, B=4)
+    rng = np.random.default_rng(8)
+    ref = post.sequence_logprobs(params, CFG, ids) + rng.normal(0, 0.5, (4, ids.shape[1] - 1))
+    loss, grads, acc = post.dpo_loss_and_grads(params, CFG, ids, mask, ref, 0.7)
+    err = fd_check(params, lambda: post.dpo_loss_and_grads(params, CFG, ids, mask, ref, 0.7)[0], grads)
+    print(f"DPO: max relative error {err:.2e}")
+    assert err < 1e-5
+    # at the reference itself the loss is log 2 for every pair
+    at_ref = post.dpo_loss_and_grads(params, CFG, ids, mask, post.sequence_logprobs(params, CFG, ids), 0.7)
+    assert at_ref[0] == pytest.approx(np.log(2))
+
+
 # ----------------------------------------------------------------------------------------
 # The stages learn what was planted
 
@@ -181,6 +194,29 @@ def test_reward_model_learns_a_planted_preference(enc):
     gpt, p = tiny(enc)
     _, figures = finetune.train_reward(p, gpt, enc, rows, finetune.TuneConfig(steps=60, batch=8, lr=3e-3))
     assert figures["val_accuracy"] == 1.0 and figures["val_loss"] < 0.3
+
+
+def test_dpo_learns_a_planted_preference(enc):
+    rows = [{"prompt": f"say {k}.", "chosen": " good answers are kind.", "rejected": " bad answers are rude."}
+            for k in range(30)]
+    gpt, p = tiny(enc)
+    figures = finetune.dpo(p, gpt, enc, rows, finetune.TuneConfig(steps=30, batch=4, lr=3e-3, beta=0.5))
+    assert figures["val_loss_before"] == pytest.approx(np.log(2), abs=1e-5)  # rounded to 5 places
+    assert figures["val_loss"] < 0.3 and figures["val_accuracy"] == 1.0
+
+
+def test_long_rows_are_cut_to_the_context(enc):
+    gpt, p = tiny(enc)
+    long = " good answers are kind and clear." * 20
+    template = chat.ChatTemplate(enc)
+    ((c, r),) = finetune.preference_examples([{"prompt": "say yes.", "chosen": long, "rejected": long}],
+                                             template, gpt)
+    assert len(c) == len(r) == gpt.ctx
+    (ids, mask), = finetune.sft_examples([{"prompt": "say yes.", "response": long}], template, gpt)
+    assert len(ids) == gpt.ctx + 1 and len(mask) == gpt.ctx
+    _, figures = finetune.train_reward(p, gpt, enc, [{"prompt": "say yes.", "chosen": long, "rejected": " no."}] * 4,
+                                       finetune.TuneConfig(steps=2, batch=2))
+    assert figures["steps"] == 2
 
 
 def _planted_score(enc):
@@ -265,6 +301,10 @@ def test_cli_sft_reward_rl(enc, tmp_path):
                             "--group", 2, "--max-new-tokens", 4, "--out", tmp_path / "rl", "-q")
     assert status == 0, err
     assert {"reward_before", "reward_after", "kl"} <= set(json.loads(out.splitlines()[-1]))
+    status, out, err = _cli("dpo", "--checkpoint", tmp_path / "sft" / "ckpt.npz", "--data", tmp_path / "prefs.jsonl",
+                            "--steps", 3, "--out", tmp_path / "dpo", "-q")
+    assert status == 0, err
+    assert {"val_loss_before", "val_loss", "val_accuracy"} <= set(json.loads(out.splitlines()[-1]))
     status, _, err = _cli("sft", "--checkpoint", tmp_path / "base.npz", "--data", tmp_path / "prefs.jsonl",
                           "--steps", 5, "--out", tmp_path / "x", "-q")
     assert status == 2 and "prefs.jsonl:1: needs the string fields prompt, response" in err

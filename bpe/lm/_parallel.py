@@ -127,3 +127,22 @@ def loss_and_grads(params, cfg, idx, targets, threads: int | None = None):
             g += other[name] * w
         grads[name] = g
     return loss, grads
+
+
+def sum_over_slices(fn, n: int, threads: int | None = None):
+    """``fn(lo, hi) -> (loss, grads, *extra)`` for the rows ``lo:hi`` of a batch of ``n``, each
+    part already scaled to the whole batch, run on slices side by side and summed (the
+    post-training losses of ``bpe.lm.post`` take a ``norm`` for this)."""
+    threads = min(threads or default_threads(), n)
+    if threads <= 1 or _BLAS is None:
+        return fn(0, n)
+    with blas_threads(1):
+        results = [f.result() for f in [_pool(threads).submit(fn, lo, hi) for lo, hi in _bounds(n, threads)]]
+    grads = results[0][1]
+    for other in results[1:]:
+        for name, g in other[1].items():
+            grads[name] += g
+    extras = [sum(r[k] for r in results) if not isinstance(results[0][k], dict)
+              else {key: sum(r[k][key] for r in results) for key in results[0][k]}
+              for k in range(2, len(results[0]))]
+    return (sum(r[0] for r in results), grads, *extras)

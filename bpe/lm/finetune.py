@@ -28,6 +28,7 @@ import numpy as np
 
 from bpe._progress import Bar
 from bpe.lm import optim, post
+from bpe.lm._parallel import sum_over_slices
 from bpe.lm.chat import ChatTemplate, pad
 from bpe.lm.model import GPTConfig
 from bpe.lm.train import load_checkpoint, save_checkpoint
@@ -88,10 +89,9 @@ def split(rows: list, fraction: float = 0.1) -> tuple[list, list]:
     return (rows[:-n_val], rows[-n_val:]) if n_val else (rows, rows)
 
 
-def _fit(ids: list[int], cfg: GPTConfig, what: str) -> list[int]:
-    if len(ids) > cfg.ctx + 1:
-        ids = ids[:cfg.ctx + 1]  # the end of a long response falls outside the context
-    return ids
+def _fit(ids: list[int], limit: int) -> list[int]:
+    """``ids`` cut to ``limit`` tokens: the end of a long response falls outside the context."""
+    return ids[:limit]
 
 
 def sft_examples(rows, template: ChatTemplate, cfg: GPTConfig) -> list[tuple[list[int], list[int]]]:
@@ -100,7 +100,7 @@ def sft_examples(rows, template: ChatTemplate, cfg: GPTConfig) -> list[tuple[lis
         ids, mask = template.example(row["prompt"], row["response"])
         if len(template.prompt_ids(row["prompt"])) >= cfg.ctx:
             raise ValueError(f"row {k}: the prompt alone fills the context of {cfg.ctx} tokens")
-        ids = _fit(ids, cfg, "row")
+        ids = _fit(ids, cfg.ctx + 1)  # inputs ids[:-1] fill the context
         out.append((ids, mask[:len(ids) - 1]))
     return out
 
@@ -122,6 +122,35 @@ def response_loss(params, cfg: GPTConfig, examples) -> float:
         t, c = post.masked_nll(params, cfg, ids, mask)
         total, count = total + t, count + c
     return total / max(count, 1)
+
+
+# ----------------------------------------------------------------------------------------
+# One update's loss and gradients, on slices of the batch side by side (as pretraining)
+
+
+def sft_grads(params, gpt: GPTConfig, ids, mask, threads: int | None = None):
+    norm = max(float(mask.sum()), 1.0)
+    return sum_over_slices(lambda lo, hi: post.sft_loss_and_grads(params, gpt, ids[lo:hi], mask[lo:hi], norm),
+                           len(ids), threads)
+
+
+def reward_grads(params, gpt: GPTConfig, chosen, c_len, rejected, r_len, threads: int | None = None):
+    P = len(chosen)
+
+    def part(lo, hi):
+        loss, accuracy, grads = post.bradley_terry(params, gpt, chosen[lo:hi], c_len[lo:hi], rejected[lo:hi],
+                                                   r_len[lo:hi], norm=P)
+        return loss, grads, accuracy
+
+    loss, grads, accuracy = sum_over_slices(part, P, threads)
+    return loss, accuracy, grads
+
+
+def ppo_grads(params, gpt: GPTConfig, ids, mask, old, ref, adv, clip, beta, threads: int | None = None):
+    norm = max(float(mask.sum()), 1.0)
+    return sum_over_slices(lambda lo, hi: post.ppo_loss_and_grads(params, gpt, ids[lo:hi], mask[lo:hi], old[lo:hi],
+                                                                  ref[lo:hi], adv[lo:hi], clip, beta, norm),
+                           len(ids), threads)
 
 
 # ----------------------------------------------------------------------------------------
@@ -170,7 +199,7 @@ def sft(params, gpt: GPTConfig, enc, rows: list[dict], cfg: TuneConfig, *, out_d
         t0 = time.perf_counter()
         rng = np.random.default_rng([cfg.seed, step])
         ids, mask = _batch(train_ex, rng.integers(0, len(train_ex), cfg.batch))
-        loss, grads = post.sft_loss_and_grads(params, gpt, ids, mask)
+        loss, grads = sft_grads(params, gpt, ids, mask)
         if not np.isfinite(loss):
             raise FloatingPointError(f"the SFT loss is {loss} at step {step}: lower lr")
         _step(params, grads, opt, cfg, step)
@@ -194,8 +223,10 @@ def preference_examples(rows, template: ChatTemplate, gpt: GPTConfig):
     out = []
     for row in rows:
         p = template.prompt_ids(row["prompt"])
-        c = _fit(p + template.response_ids(row["chosen"]), gpt, "chosen")
-        r = _fit(p + template.response_ids(row["rejected"]), gpt, "rejected")
+        if len(p) >= gpt.ctx:
+            raise ValueError(f"a prompt fills the context of {gpt.ctx} tokens: {row['prompt'][:60]!r}")
+        c = _fit(p + template.response_ids(row["chosen"]), gpt.ctx)  # the reward reads whole sequences
+        r = _fit(p + template.response_ids(row["rejected"]), gpt.ctx)
         out.append((c, r))
     return out
 
@@ -230,7 +261,7 @@ def train_reward(params, gpt: GPTConfig, enc, rows: list[dict], cfg: TuneConfig,
     for step in range(start, cfg.steps):
         bar(step)
         rng = np.random.default_rng([cfg.seed, step])
-        loss, _, grads = post.bradley_terry(rm, gpt, *_pairs(train_ex, rng.integers(0, len(train_ex), cfg.batch)))
+        loss, _, grads = reward_grads(rm, gpt, *_pairs(train_ex, rng.integers(0, len(train_ex), cfg.batch)))
         _step(rm, grads, opt, cfg, step)
         pairs += cfg.batch
     bar.close(cfg.steps)
@@ -341,8 +372,8 @@ def rl(params, gpt: GPTConfig, enc, prompts: list[str], score: Callable[[list[li
         old = post.sequence_logprobs(params, gpt, ids)
         ref_logp = post.sequence_logprobs(ref, gpt, ids)
         for _ in range(cfg.epochs):
-            loss, grads, stats = post.ppo_loss_and_grads(params, gpt, ids, mask, old, ref_logp, adv.reshape(-1),
-                                                         cfg.clip, cfg.beta)
+            loss, grads, stats = ppo_grads(params, gpt, ids, mask, old, ref_logp, adv.reshape(-1),
+                                           cfg.clip, cfg.beta)
             _step(params, grads, opt, cfg, step)
         tokens += int(mask.sum())
         history.append(round(float(rewards.mean()), 5))
@@ -354,3 +385,60 @@ def rl(params, gpt: GPTConfig, enc, prompts: list[str], score: Callable[[list[li
     return {"reward_before": round(reward_before, 5), "reward_after": round(reward_after, 5), "kl": round(kl, 5),
             "beta": cfg.beta, "steps": last, "response_tokens_per_s": round(tokens / seconds, 1) if seconds else None,
             "reward_history": history, "checkpoint": str(ckpt) if ckpt else None}
+
+
+# ----------------------------------------------------------------------------------------
+# DPO
+
+
+def _dpo_batch(examples, idx, template: ChatTemplate, prompt_lens):
+    rows = [examples[i][0] for i in idx] + [examples[i][1] for i in idx]
+    starts = [prompt_lens[i] for i in idx] * 2
+    ids, lengths = pad(rows)
+    mask = np.zeros((len(rows), ids.shape[1] - 1), dtype=np.float64)
+    for j, (start, n) in enumerate(zip(starts, lengths)):
+        mask[j, start - 1:n - 1] = 1.0                               # the response's targets
+    return ids, mask
+
+
+def dpo(params, gpt: GPTConfig, enc, rows: list[dict], cfg: TuneConfig, *, out_dir=None, resume=None,
+        meta: dict | None = None, progress: bool = False) -> dict:
+    """Direct preference optimisation of ``params`` (in place) on ``{"prompt", "chosen",
+    "rejected"}`` rows, against the frozen starting policy, with ``cfg.beta``."""
+    template = ChatTemplate(enc)
+    ref = {k: v.copy() for k, v in params.items()}
+    train_rows, val_rows = split(rows)
+    examples = {name: preference_examples(r, template, gpt) for name, r in (("train", train_rows), ("val", val_rows))}
+    plens = {name: [len(template.prompt_ids(row["prompt"])) for row in r]
+             for name, r in (("train", train_rows), ("val", val_rows))}
+
+    def figures(p) -> tuple[float, float]:
+        ex, pl = examples["val"], plens["val"]
+        ids, mask = _dpo_batch(ex, range(len(ex)), template, pl)
+        loss, _, acc = post.dpo_loss_and_grads(p, gpt, ids, mask, post.sequence_logprobs(ref, gpt, ids), cfg.beta)
+        return loss, acc
+
+    loss_before, _ = figures(params)
+    meta = {**(meta or {}), "stage": "dpo", "model": dataclasses.asdict(gpt), "tune": dataclasses.asdict(cfg)}
+    opt, start, ckpt = _start(params, cfg, out_dir, resume, meta)
+    bar = Bar("dpo", progress, cfg.steps, "steps")
+    for step in range(start, cfg.steps):
+        bar(step)
+        rng = np.random.default_rng([cfg.seed, step])
+        ids, mask = _dpo_batch(examples["train"], rng.integers(0, len(train_rows), cfg.batch), template, plens["train"])
+        ref_logp = post.sequence_logprobs(ref, gpt, ids)
+        norm = float(cfg.batch)
+
+        def part(lo, hi, ids=ids, mask=mask, ref_logp=ref_logp):  # a slice takes whole pairs
+            sel = np.r_[lo:hi, cfg.batch + lo:cfg.batch + hi]
+            return post.dpo_loss_and_grads(params, gpt, ids[sel], mask[sel], ref_logp[sel], cfg.beta, norm)
+
+        _, grads, _ = sum_over_slices(part, cfg.batch)
+        _step(params, grads, opt, cfg, step)
+    bar.close(cfg.steps)
+    if ckpt is not None:
+        save_checkpoint(ckpt, params, opt, cfg.steps, meta)
+    val_loss, val_acc = figures(params)
+    return {"val_loss_before": round(loss_before, 5), "val_loss": round(val_loss, 5),
+            "val_accuracy": round(val_acc, 4), "beta": cfg.beta, "steps": cfg.steps,
+            "checkpoint": str(ckpt) if ckpt else None}

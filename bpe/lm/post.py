@@ -9,6 +9,8 @@
 4. **PPO with a KL penalty**: the clipped surrogate ``min(rho A, clip(rho, 1-eps, 1+eps) A)``
    with ``rho = p/p_old``, plus ``beta`` times the per-token estimate of KL(p || p_ref)
    ``exp(q) - q - 1``, ``q = log p_ref - log p`` (never negative; its mean is the KL).
+5. **DPO**: ``-log sigmoid(beta (log-ratio of chosen - log-ratio of rejected))``, the
+   log-ratios taken against the frozen reference (Rafailov et al., 2023).
 
 Sequences are rows of a padded batch ``ids [B, L]``: inputs ``ids[:, :-1]``, targets
 ``ids[:, 1:]``, and ``mask [B, L-1]`` marks the targets that count.
@@ -72,11 +74,15 @@ def sequence_logprobs(params, cfg: model.GPTConfig, ids: np.ndarray) -> np.ndarr
 # 2. SFT
 
 
-def sft_loss_and_grads(params, cfg: model.GPTConfig, ids: np.ndarray, mask: np.ndarray):
-    """Mean NLL over the masked targets and its gradients (zero from unmasked targets)."""
+def sft_loss_and_grads(params, cfg: model.GPTConfig, ids: np.ndarray, mask: np.ndarray,
+                       norm: float | None = None):
+    """Mean NLL over the masked targets and its gradients (zero from unmasked targets).
+
+    ``norm`` (default: this batch's masked count) divides the sum, so that slices of a
+    batch add up to the whole batch's mean."""
     logp, cache = logprob_forward(params, cfg, ids)
     w = mask.astype(np.float64)
-    n = max(w.sum(), 1.0)
+    n = norm if norm is not None else max(w.sum(), 1.0)
     loss = float(-(w * logp).sum() / n)
     return loss, logprob_backward(params, cfg, cache, -w / n)
 
@@ -120,9 +126,11 @@ def reward_backward(params, cfg: model.GPTConfig, cache, dr: np.ndarray) -> dict
 
 
 def bradley_terry(params, cfg: model.GPTConfig, chosen, chosen_len, rejected, rejected_len,
-                  grads: bool = True):
-    """Mean ``-log sigmoid(r_c - r_r)`` over the pairs, accuracy (r_c > r_r), and gradients."""
+                  grads: bool = True, norm: float | None = None):
+    """Mean ``-log sigmoid(r_c - r_r)`` over the pairs, accuracy (r_c > r_r), and gradients
+    (``norm``, default the number of pairs, divides the sums)."""
     P = len(chosen)
+    n = norm if norm is not None else P
     L = max(chosen.shape[1], rejected.shape[1])
     ids = np.zeros((2 * P, L), dtype=np.int64)
     ids[:P, :chosen.shape[1]] = chosen
@@ -130,11 +138,11 @@ def bradley_terry(params, cfg: model.GPTConfig, chosen, chosen_len, rejected, re
     lengths = np.concatenate([chosen_len, rejected_len])
     r, cache = reward_forward(params, cfg, ids, lengths)
     margin = (r[:P] - r[P:]).astype(np.float64)                    # [P]
-    loss = float(np.logaddexp(0.0, -margin).mean())                # softplus(-margin)
-    accuracy = float((margin > 0).mean())
+    loss = float(np.logaddexp(0.0, -margin).sum() / n)             # softplus(-margin)
+    accuracy = float((margin > 0).sum() / n)
     if not grads:
         return loss, accuracy, None
-    dmargin = -1.0 / (1.0 + np.exp(margin)) / P                    # d softplus(-m) / dm
+    dmargin = -1.0 / (1.0 + np.exp(margin)) / n                    # d softplus(-m) / dm
     dr = np.concatenate([dmargin, -dmargin])
     return loss, accuracy, reward_backward(params, cfg, cache, dr)
 
@@ -144,15 +152,16 @@ def bradley_terry(params, cfg: model.GPTConfig, chosen, chosen_len, rejected, re
 
 
 def ppo_loss_and_grads(params, cfg: model.GPTConfig, ids, mask, old_logp, ref_logp, advantages,
-                       clip: float = 0.2, beta: float = 0.1):
-    """The clipped PPO loss plus ``beta`` x the KL estimate, averaged over the masked tokens.
+                       clip: float = 0.2, beta: float = 0.1, norm: float | None = None):
+    """The clipped PPO loss plus ``beta`` x the KL estimate, averaged over the masked tokens
+    (``norm``, default their count, divides the sums).
 
     ``advantages [B]`` is one value per sequence. Returns ``(loss, grads, stats)`` where
     stats holds the share of clipped tokens and the mean KL estimate.
     """
     logp, cache = logprob_forward(params, cfg, ids)
     w = mask.astype(np.float64)
-    n = max(w.sum(), 1.0)
+    n = norm if norm is not None else max(w.sum(), 1.0)
     A = advantages.astype(np.float64)[:, None]                     # [B, 1]
     ratio = np.exp(logp - old_logp)                                # [B, T]
     clipped = np.clip(ratio, 1 - clip, 1 + clip)
@@ -166,3 +175,29 @@ def ppo_loss_and_grads(params, cfg: model.GPTConfig, ids, mask, old_logp, ref_lo
     dlogp = w * (-dsurrogate + beta * dkl) / n
     stats = {"clipped": float((w * ~unclipped_wins).sum() / n), "kl_estimate": float((w * kl).sum() / n)}
     return loss, logprob_backward(params, cfg, cache, dlogp), stats
+
+
+# ----------------------------------------------------------------------------------------
+# 5. DPO: the same objective as RL with a KL penalty, reached without sampling
+
+
+def dpo_loss_and_grads(params, cfg: model.GPTConfig, ids, mask, ref_logp, beta: float = 0.1,
+                       norm: float | None = None):
+    """Direct preference optimisation over pairs stacked as rows ``[chosen; rejected]``.
+
+    With ``d = sum log p(chosen) - sum log p(rejected)`` over the response tokens (``mask``)
+    and ``d_ref`` the same under the reference, the loss is
+    ``-log sigmoid(beta (d - d_ref))``, averaged over pairs (``norm``, default their count).
+    Returns ``(loss, grads, accuracy)``, accuracy being the share of pairs with ``d > d_ref``.
+    """
+    P = len(ids) // 2
+    n = norm if norm is not None else P
+    logp, cache = logprob_forward(params, cfg, ids)
+    w = mask.astype(np.float64)
+    seq = (logp * w).sum(1)                                        # [2P]
+    ref = (ref_logp * w).sum(1)
+    z = beta * ((seq[:P] - seq[P:]) - (ref[:P] - ref[P:]))         # [P]
+    loss = float(np.logaddexp(0.0, -z).sum() / n)
+    dz = -1.0 / (1.0 + np.exp(z)) / n                              # d softplus(-z) / dz
+    coef = np.concatenate([beta * dz, -beta * dz])                 # d loss / d seq
+    return loss, logprob_backward(params, cfg, cache, coef[:, None] * w), float((z > 0).sum() / n)
