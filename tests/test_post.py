@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -264,8 +265,9 @@ def test_rl_is_reproducible_and_resumable(enc, tmp_path):
 
 
 def _cli(*args):
+    """``python -m bpe lm ARGS`` from a folder away from the sources (whose bpe is not built)."""
     proc = subprocess.run([sys.executable, "-m", "bpe", "lm", *map(str, args)], capture_output=True,
-                          env={**os.environ, "COLUMNS": "100"}, check=False)
+                          cwd=tempfile.gettempdir(), env={**os.environ, "COLUMNS": "100"}, check=False)
     return proc.returncode, proc.stdout.decode(), proc.stderr.decode()
 
 
@@ -308,3 +310,18 @@ def test_cli_sft_reward_rl(enc, tmp_path):
     status, _, err = _cli("sft", "--checkpoint", tmp_path / "base.npz", "--data", tmp_path / "prefs.jsonl",
                           "--steps", 5, "--out", tmp_path / "x", "-q")
     assert status == 2 and "prefs.jsonl:1: needs the string fields prompt, response" in err
+
+
+def test_kv_cache_decoder_gives_the_full_forward_logits_and_slides_past_the_context():
+    from bpe.lm.sample import Decoder
+
+    cfg = GPTConfig(vocab_size=30, ctx=5, d_model=12, n_layer=2, n_head=3)
+    p = model.init_params(cfg, seed=2, dtype=np.float64)
+    rng = np.random.default_rng(0)
+    seq = rng.integers(0, 30, (2, 12))
+    d = Decoder(p, cfg, 2)
+    for t in range(seq.shape[1]):
+        got = d.step(seq[:, t])
+        window = seq[:, max(0, t + 1 - cfg.ctx):t + 1]  # the last ctx tokens, as generation slides
+        want = model.logits_forward(p, cfg, window)[:, -1]
+        assert np.allclose(got, want, rtol=1e-10, atol=1e-12), t

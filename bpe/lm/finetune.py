@@ -291,14 +291,14 @@ def reward_scorer(rm, gpt: GPTConfig) -> Callable[[list[list[int]]], np.ndarray]
 def sample_group(params, gpt: GPTConfig, prompt: list[int], n: int, max_new: int, stop: int | None,
                  rng: np.random.Generator, temperature: float = 1.0) -> list[list[int]]:
     """``n`` responses to ``prompt``, sampled side by side; each ends at ``stop`` (kept)."""
-    from bpe.lm import model
+    from bpe.lm.sample import Decoder
 
-    rows = np.tile(np.asarray(prompt, np.int64), (n, 1))            # [n, t]
+    decoder = Decoder(params, gpt, n)
+    logits = decoder.prefill(np.tile(np.asarray(prompt, np.int64), (n, 1)))    # [n, V]
     out: list[list[int]] = [[] for _ in range(n)]
     alive = np.ones(n, bool)
     for _ in range(min(max_new, gpt.ctx - len(prompt))):
-        logits = model.logits_forward(params, gpt, rows)[:, -1].astype(np.float64)  # [n, V]
-        z = logits / temperature
+        z = logits.astype(np.float64) / temperature
         z -= z.max(1, keepdims=True)
         p = np.exp(z)
         p /= p.sum(1, keepdims=True)
@@ -310,7 +310,7 @@ def sample_group(params, gpt: GPTConfig, prompt: list[int], n: int, max_new: int
                 alive[i] = False
         if not alive.any():
             break
-        rows = np.concatenate([rows, tokens[:, None]], axis=1)
+        logits = decoder.step(tokens)
     return out
 
 

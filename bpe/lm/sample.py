@@ -47,6 +47,67 @@ def next_token_distribution(logits: np.ndarray, temperature: float = 1.0, top_k:
     return probs
 
 
+class Decoder:
+    """The model one position at a time, for generation: the keys and values of the positions
+    before are kept (a KV cache), so each new token costs one position's work, not the
+    whole window's. ``step`` gives the same logits as :func:`model.logits_forward` over the
+    sequence so far (the tests hold it to that); once the context is full, the window slides
+    as in ``generate_ids`` before: the cache is rebuilt from the last ``ctx - 1`` tokens.
+
+    >>> cfg = GPTConfig(vocab_size=20, ctx=8, d_model=8, n_layer=1, n_head=2)
+    >>> p = model.init_params(cfg, 0, np.float64)
+    >>> d = Decoder(p, cfg, 1)
+    >>> last = [d.step(np.array([t])) for t in (3, 1, 4)][-1]
+    >>> bool(np.allclose(last, model.logits_forward(p, cfg, np.array([[3, 1, 4]]))[:, -1]))
+    True
+    """
+
+    def __init__(self, params, cfg: GPTConfig, batch: int):
+        self.p, self.cfg = params, cfg
+        self.H, self.hd = cfg.n_head, cfg.d_model // cfg.n_head
+        dtype = params["wte"].dtype
+        self.k = [np.zeros((batch, self.H, cfg.ctx, self.hd), dtype) for _ in range(cfg.n_layer)]
+        self.v = [np.zeros((batch, self.H, cfg.ctx, self.hd), dtype) for _ in range(cfg.n_layer)]
+        self.t = 0
+        self.history: list[np.ndarray] = []
+
+    def step(self, tokens: np.ndarray) -> np.ndarray:
+        """Logits [B, V] of the next token after appending ``tokens`` [B]."""
+        cfg, p = self.cfg, self.p
+        if self.t == cfg.ctx:  # slide: the last ctx - 1 tokens again, then this one
+            keep = self.history[1 - cfg.ctx:] if cfg.ctx > 1 else []
+            self.t, self.history = 0, []
+            for old in keep:
+                self.step(old)
+        self.history.append(tokens)
+        t, B = self.t, len(tokens)
+        x = p["wte"][tokens] + p["wpe"][t]                                     # [B, d]
+        for i in range(cfg.n_layer):
+            h, _ = model.layernorm_forward(x, p[f"h{i}.ln1.g"], p[f"h{i}.ln1.b"])
+            qkv = (h @ p[f"h{i}.attn.w"] + p[f"h{i}.attn.b"]).reshape(B, 3, self.H, self.hd)
+            self.k[i][:, :, t] = qkv[:, 1]
+            self.v[i][:, :, t] = qkv[:, 2]
+            q = qkv[:, 0][:, :, None, :] * (1.0 / np.sqrt(self.hd))               # [B, H, 1, hd]
+            att = q @ self.k[i][:, :, :t + 1].transpose(0, 1, 3, 2)              # [B, H, 1, t+1]
+            att -= att.max(-1, keepdims=True)
+            np.exp(att, out=att)
+            att /= att.sum(-1, keepdims=True)
+            y = (att @ self.v[i][:, :, :t + 1]).reshape(B, cfg.d_model)          # [B, d]
+            x = x + (y @ p[f"h{i}.proj.w"] + p[f"h{i}.proj.b"])
+            h, _ = model.layernorm_forward(x, p[f"h{i}.ln2.g"], p[f"h{i}.ln2.b"])
+            f, _ = model.gelu_forward(h @ p[f"h{i}.fc.w"] + p[f"h{i}.fc.b"])
+            x = x + (f @ p[f"h{i}.fc2.w"] + p[f"h{i}.fc2.b"])
+        h, _ = model.layernorm_forward(x, p["lnf.g"], p["lnf.b"])
+        self.t += 1
+        return h @ p["wte"].T                                                  # [B, V]
+
+    def prefill(self, ids: np.ndarray) -> np.ndarray:
+        """Feed ``ids`` [B, t] (t >= 1); the logits after the last."""
+        for j in range(ids.shape[1]):
+            logits = self.step(ids[:, j])
+        return logits
+
+
 def generate_ids(params, cfg: GPTConfig, ids: list[int], max_tokens: int, temperature: float = 1.0,
                  top_k: int | None = None, top_p: float | None = None, seed: int | None = None,
                  stop: int | None = None) -> Iterator[int]:
@@ -55,16 +116,15 @@ def generate_ids(params, cfg: GPTConfig, ids: list[int], max_tokens: int, temper
     if not ids:
         raise ValueError("generation needs at least one token of context")
     rng = np.random.default_rng(seed)
-    ids = list(ids)
+    decoder = Decoder(params, cfg, 1)
+    logits = decoder.prefill(np.asarray(ids[-cfg.ctx:], np.int64)[None, :])[0]   # [V]
     for _ in range(max_tokens):
-        window = np.asarray(ids[-cfg.ctx:], np.int64)[None, :]        # [1, t]
-        logits = model.logits_forward(params, cfg, window)[0, -1]      # [V]
         probs = next_token_distribution(logits, temperature, top_k, top_p)
         token = int(rng.choice(len(probs), p=probs))
         if token == stop:
             return
-        ids.append(token)
         yield token
+        logits = decoder.step(np.array([token]))[0]
 
 
 def generate(params, cfg: GPTConfig, enc, prompt: str, max_tokens: int = 200,
