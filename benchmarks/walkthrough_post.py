@@ -4,8 +4,9 @@
 
 The task: continue the opening words of a verse. A preference planted in the data says
 that continuations naming God are better (the chosen answer of each pair is a verse that
-says "God", the rejected one a verse that does not), and RL should make the policy say it
-more often, held near the SFT model by the KL penalty. Every stage runs through the `bpe`
+says "God", the rejected one a verse that does not), and RL (at two betas) and DPO should
+make the policy say it more often, held near the SFT model by the KL penalty. The share
+of 100 held-out prompts whose greedy continuation says "God" measures each. Every stage runs through the `bpe`
 command exactly as a user would type it (printed before it runs); the figures are the
 last JSON line of each.
 """
@@ -85,38 +86,41 @@ def main() -> int:
                          "--steps", s(300), "--lr", 1e-3, "--out", out / "sft", "-q")
     figures["reward"] = run("lm", "reward", "--checkpoint", out / "sft" / "ckpt.npz", "--data", out / "prefs.jsonl",
                             "--steps", s(300), "--lr", 1e-3, "--out", out / "rm", "-q")
-    figures["rl"] = run("lm", "rl", "--checkpoint", out / "sft" / "ckpt.npz", "--reward", out / "rm" / "ckpt.npz",
-                        "--prompts", out / "prompts.jsonl", "--beta", 0.05, "--steps", s(60), "--lr", 3e-4,
-                        "--max-new-tokens", 16, "--out", out / "rl", "-q")
-    samples = samples_before_after(out, [p["prompt"] for p in prompts[:4]])
+    for beta, name in ((0.05, "rl"), (0.5, "rl-beta0.5")):
+        figures[name] = run("lm", "rl", "--checkpoint", out / "sft" / "ckpt.npz", "--reward", out / "rm" / "ckpt.npz",
+                            "--prompts", out / "prompts.jsonl", "--beta", beta, "--steps", s(60), "--lr", 3e-4,
+                            "--max-new-tokens", 16, "--out", out / name, "-q")
+    figures["dpo"] = run("lm", "dpo", "--checkpoint", out / "sft" / "ckpt.npz", "--data", out / "prefs.jsonl",
+                         "--beta", 0.1, "--steps", s(200), "--lr", 1e-3, "--out", out / "dpo", "-q")
+    names = ("sft", "rl", "rl-beta0.5", "dpo")
+    held = [p["prompt"] for p in prompts[-100:]]
+    continuations = {name: greedy(out / name / "ckpt.npz", held) for name in names}
+    for name in names:
+        figures.setdefault(name, {})["says_god"] = round(
+            sum(bool(re.search(r"\bGod\b", c)) for c in continuations[name]) / len(held), 3)
+    samples = [(p, *(continuations[n][i] for n in names)) for i, p in enumerate(held[:4])]
     keep = {"pretrain": ("val_bpb", "tokens_per_s", "params"),
             "sft": ("val_response_loss_before", "val_response_loss", "tokens_per_s"),
             "reward": ("val_accuracy", "val_loss", "pairs_per_s"),
-            "rl": ("reward_before", "reward_after", "kl", "response_tokens_per_s")}
+            "rl": ("reward_before", "reward_after", "kl", "response_tokens_per_s", "says_god"),
+            "rl-beta0.5": ("reward_before", "reward_after", "kl", "says_god"),
+            "dpo": ("val_loss_before", "val_loss", "val_accuracy", "says_god")}
+    keep["sft"] += ("says_god",)
     print(json.dumps({k: {f: figures[k].get(f) for f in v} for k, v in keep.items()}, indent=1))
-    for prompt, before, after in samples:
-        print(f"\n{prompt!r}\n  SFT: {before!r}\n  RL:  {after!r}")
+    for prompt, *texts in samples:
+        print(f"\n{prompt!r}" + "".join(f"\n  {n}: {t!r}" for n, t in zip(names, texts)))
     return 0
 
 
-def samples_before_after(out: Path, prompts: list[str]):
-    """A greedy continuation of each prompt by the SFT and by the RL policy."""
-    import numpy as np
-
+def greedy(checkpoint: Path, prompts: list[str]) -> list[str]:
+    """The greedy continuation (16 tokens at most) of each prompt by a checkpoint."""
     from bpe.lm import chat, sample
     from bpe.lm.cli import _load_stage
 
-    rows = []
-    models = [_load_stage(str(out / name / "ckpt.npz")) for name in ("sft", "rl")]
-    for prompt in prompts:
-        texts = []
-        for _, gpt, params, enc in models:
-            t = chat.ChatTemplate(enc)
-            ids = list(sample.generate_ids({k: np.asarray(v) for k, v in params.items()}, gpt,
-                                           t.prompt_ids(prompt), 16, temperature=0, stop=t.end))
-            texts.append(t.response_text(ids))
-        rows.append((prompt, *texts))
-    return rows
+    _, gpt, params, enc = _load_stage(str(checkpoint))
+    t = chat.ChatTemplate(enc)
+    return [t.response_text(list(sample.generate_ids(params, gpt, t.prompt_ids(p), 16, temperature=0, stop=t.end)))
+            for p in prompts]
 
 
 if __name__ == "__main__":
