@@ -62,20 +62,41 @@ class _Counter:
             self.count = count
 
 
-def _batches(texts: Iterable[str], chars: int = 1 << 22) -> Iterable[list[str]]:
-    """Texts grouped into lists of about ``chars`` characters."""
+_BATCH_CHARS = 1 << 22  # characters per counting task
+
+
+def _split_long(text: str, size: int) -> Iterable[str]:
+    """``text`` in parts of about ``size`` characters, cut only where every named pattern is
+    sure to break (:func:`bpe._chunks.safe_cut`), so the parts split as the whole does; a
+    stretch with no such place stays whole."""
+    start = 0
+    while len(text) - start > size:
+        at = safe_cut(text[start:start + size])
+        if not at:
+            break
+        yield text[start:start + at]
+        start += at
+    yield text[start:]
+
+
+def _batches(texts: Iterable[str], chars: int, cut: bool) -> Iterable[tuple[list[str], int]]:
+    """Texts grouped into lists of about ``chars`` characters, with how many of the texts
+    given have been taken so far. With ``cut``, a text longer than ``chars`` is cut into
+    parts (so one long string is counted on every thread too)."""
     batch: list[str] = []
-    size = 0
+    size = taken = 0
     for text in texts:
         if not isinstance(text, str):
             raise TypeError(f"expected texts (str), got {type(text).__name__}")
-        batch.append(text)
-        size += len(text)
-        if size >= chars:
-            yield batch
-            batch, size = [], 0
+        taken += 1
+        for part in (_split_long(text, chars) if cut and len(text) > chars else (text,)):
+            batch.append(part)
+            size += len(part)
+            if size >= chars:
+                yield batch, taken
+                batch, size = [], 0
     if batch:
-        yield batch
+        yield batch, taken
 
 
 def _count_parallel(texts: Iterable[str], pat_str: str, num_threads: int | None, report=None) -> collections.Counter:
@@ -84,14 +105,14 @@ def _count_parallel(texts: Iterable[str], pat_str: str, num_threads: int | None,
     At most two batches per thread are in flight, so memory stays bounded for a stream.
     """
     count = _Counter(pat_str).count
+    cut = bool(patterns.scanner_family(pat_str))  # a regex of the user's may join across any cut
     threads = num_threads or os.cpu_count() or 1
     total: collections.Counter = collections.Counter()
     done = 0
     with ThreadPoolExecutor(threads) as pool:
         pending: collections.deque = collections.deque()
-        for batch in _batches(texts):
+        for batch, done in _batches(texts, _BATCH_CHARS, cut):
             pending.append(pool.submit(count, batch))
-            done += len(batch)
             if len(pending) >= 2 * threads:
                 total.update(pending.popleft().result())
                 if report:

@@ -219,3 +219,20 @@ def test_files_are_read_whole_for_a_custom_pattern(tmp_path, monkeypatch):
     enc = bpe.train(path, vocab_size=300, pattern=pattern, progress=False)
     ref = bpe.train(["ab\ncd\nef\n" * 20], vocab_size=300, pattern=pattern, progress=False)
     assert enc._mergeable_ranks == ref._mergeable_ranks
+
+
+def test_one_long_text_is_cut_for_the_counting_threads_and_counts_the_same(monkeypatch):
+    import importlib
+
+    train_module = importlib.import_module("bpe.train")  # bpe.train is also the function
+    text = "".join(f"Line {i} of a long text, with words {i * 7}\n  indented {i}\n\n" for i in range(3000))
+    want = bpe.count_pieces([text], pattern="o200k", num_threads=1)
+    monkeypatch.setattr(train_module, "_BATCH_CHARS", 5000)
+    batches = list(train_module._batches([text], 5000, True))
+    assert len(batches) > 10 and sum(len(p) for b, _ in batches for p in b) == len(text)
+    assert batches[-1][1] == 1  # one text given
+    assert bpe.count_pieces([text], pattern="o200k", num_threads=2) == want
+    # a regex of the user's may join across any cut: such texts stay whole
+    pattern = r"\S+\n\n|\s+|\S+"
+    assert list(train_module._batches([text], 5000, False)) == [([text], 1)]
+    assert bpe.count_pieces([text], pattern=pattern, num_threads=2) == bpe.count_pieces([text], pattern=pattern, num_threads=1)
