@@ -7,9 +7,11 @@ import time
 
 
 class Bar:
-    """A one-line progress bar on stderr: ``merging [#####.....] 1,024/3,840 merges 0.4 s``.
+    """A one-line progress bar on stderr:
+    ``merging [#####.....] 1,024/3,840 merges 0.4 s, 2,560.0 merges/s, 1 s left``.
 
-    Without a known total it shows the count alone. It redraws at most ten times a second.
+    Without a known total it shows the count and the rate. It redraws at most ten times a
+    second, and clears the rest of the line (a shorter line leaves nothing behind).
     """
 
     WIDTH = 30
@@ -28,12 +30,19 @@ class Bar:
             return
         self.last = now
         shown = f"{done / self.scale:,.1f}" if self.scale != 1 else f"{done:,}"
+        elapsed = now - self.start
+        rate = done / elapsed if elapsed > 0 else 0.0
+        per_s = f", {rate / self.scale:,.1f} {self.unit}/s" if rate else ""
+        left = ""
         if self.total:
             filled = min(self.WIDTH, int(self.WIDTH * done / self.total))
             bar = "[" + "#" * filled + "." * (self.WIDTH - filled) + "] "
             total = f"{self.total / self.scale:,.1f}" if self.scale != 1 else f"{self.total:,}"
             shown = f"{bar}{shown}/{total}"
-        print(f"\r{self.label} {shown} {self.unit} {now - self.start:.1f} s", end="", file=sys.stderr, flush=True)
+            if rate and done < self.total:
+                left = f", {(self.total - done) / rate:,.0f} s left"
+        print(f"\r{self.label} {shown} {self.unit} {elapsed:.1f} s{per_s}{left}\033[K", end="", file=sys.stderr,
+              flush=True)
 
     def close(self, done: int | None = None) -> None:
         if self.enabled:

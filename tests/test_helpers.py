@@ -184,3 +184,16 @@ def test_chunk_and_count_budget_on_the_command_line(tmp_path):
     assert over.returncode == 1 and "a.txt: 7 tokens, over the budget of 3" in over.stderr
     assert "short.txt" not in over.stderr
     assert run("count", "short.txt", "-t", "o200k_base", "--max-tokens", "3").returncode == 0
+
+
+def test_progress_bar_shows_rate_and_time_left(capsys, monkeypatch):
+    from bpe import _progress
+
+    clock = iter([100.0, 102.0, 104.0, 104.0])
+    monkeypatch.setattr(_progress.time, "perf_counter", lambda: next(clock))
+    bar = _progress.Bar("merging", True, 1000, "merges")
+    bar(250, force=True)   # 2 s in: 125 merges/s, 750 to go
+    bar.close(1000)
+    err = capsys.readouterr().err
+    assert "250/1,000 merges 2.0 s, 125.0 merges/s, 6 s left" in err
+    assert "1,000/1,000 merges 4.0 s, 250.0 merges/s\x1b[K" in err  # nothing left to wait for
