@@ -17,6 +17,7 @@ True
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 
 import numpy as np
@@ -156,10 +157,13 @@ def gelu_backward(dout, cache):
     return d
 
 
+@functools.lru_cache(maxsize=16)
 def _causal_mask(T: int, dtype) -> np.ndarray:
-    """[T, T]: 0 on and below the diagonal, -inf above (a position sees only the past)."""
+    """[T, T]: 0 on and below the diagonal, -inf above (a position sees only the past).
+    Built once per shape and shared, read-only."""
     mask = np.zeros((T, T), dtype)
     mask[np.triu_indices(T, 1)] = -np.inf
+    mask.flags.writeable = False
     return mask
 
 
@@ -187,7 +191,7 @@ def attention_backward(dy, cache):
     datt = dy @ v.transpose(0, 1, 3, 2)                    # [B, H, T, T]
     dqkv[:, :, 2] = (att.transpose(0, 1, 3, 2) @ dy).transpose(0, 2, 1, 3)  # dv
     # softmax: dscores = att * (datt - sum(datt * att)); masked entries have att = 0
-    datt -= (datt * att).sum(-1, keepdims=True)
+    datt -= np.einsum("...ij,...ij->...i", datt, att)[..., None]  # row dots, no [B, H, T, T] product array
     datt *= att
     datt *= 1.0 / math.sqrt(hd)                            # dscores
     dqkv[:, :, 0] = (datt @ k).transpose(0, 2, 1, 3)       # dq
