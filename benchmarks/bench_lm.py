@@ -328,7 +328,7 @@ def main() -> int:
 def main_stages(args) -> int:
     import torch
 
-    print(f"| vocab | stage | bpe.lm tokens/s | torch tokens/s | ratio | first loss bpe.lm | first loss torch |")
+    print("| vocab | stage | bpe.lm tokens/s | torch tokens/s | ratio | first loss bpe.lm | first loss torch |")
     print("|---:|---|---:|---:|---:|---:|---:|")
     for vocab in args.vocab:
         enc = bpe.train(args.corpus, vocab_size=vocab, pattern="o200k", progress=False, name=f"kjv-{vocab}")

@@ -429,7 +429,7 @@ def dpo(params, gpt: GPTConfig, enc, rows: list[dict], cfg: TuneConfig, *, out_d
         ref_logp = post.sequence_logprobs(ref, gpt, ids)
         norm = float(cfg.batch)
 
-        def part(lo, hi, ids=ids, mask=mask, ref_logp=ref_logp):  # a slice takes whole pairs
+        def part(lo, hi, ids=ids, mask=mask, ref_logp=ref_logp, norm=norm):  # a slice takes whole pairs
             sel = np.r_[lo:hi, cfg.batch + lo:cfg.batch + hi]
             return post.dpo_loss_and_grads(params, gpt, ids[sel], mask[sel], ref_logp[sel], cfg.beta, norm)
 
