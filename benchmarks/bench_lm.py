@@ -317,7 +317,7 @@ def main() -> int:
     print(f"\n{args.steps} steps, d_model {args.d_model}, {args.n_layer} layers, {args.n_head} heads, "
           f"context {args.ctx}, batch {args.batch}, {default_threads()} threads, torch {torch.__version__}, "
           f"numpy {np.__version__}; corpus {Path(args.corpus).name}")
-    print(f"| vocab | bpe.lm tokens/s | torch tokens/s | ratio | bpe.lm val bits/byte | torch val bits/byte | difference |")
+    print("| vocab | bpe.lm tokens/s | torch tokens/s | ratio | bpe.lm val bits/byte | torch val bits/byte | difference |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for vocab, a, b, bpb_a, bpb_b in rows:
         print(f"| {vocab} | {a:,.0f} | {b:,.0f} | {a / b:.2f}x | {bpb_a:.4f} | {bpb_b:.4f} | "
