@@ -306,87 +306,71 @@ def _rows(path: str, fields: tuple[str, ...]):
         raise _user_error()(str(e)) from None
 
 
-def cmd_sft(args) -> int:
-    from bpe.lm import finetune
-
+def _stage(args, run, summary) -> int:
+    """Load ``--checkpoint``, call ``run(args, meta, gpt, params, enc, cfg, common)`` (common:
+    the keyword arguments every stage takes), print ``summary(result, cfg)`` on stderr and
+    the result as the last stdout line."""
     meta, gpt, params, enc = _load_stage(args.checkpoint)
-    rows = _rows(args.data, ("prompt", "response"))
     cfg = _tune_config(args)
+    common = {"out_dir": _stage_out(args), "resume": args.resume, "progress": not args.quiet,
+              "meta": {"tokenizer": meta["tokenizer"], "base": str(args.checkpoint)}}
     try:
-        result = finetune.sft(params, gpt, enc, rows, cfg, out_dir=_stage_out(args), resume=args.resume,
-                              meta={"tokenizer": meta["tokenizer"], "base": str(args.checkpoint)},
-                              stop_at=args.stop_at, progress=not args.quiet)
+        result = run(args, meta, gpt, params, enc, cfg, common)
     except (ValueError, FloatingPointError) as e:
         raise _user_error()(str(e)) from None
     if not args.quiet:
-        print(f"sft: response loss {result['val_response_loss_before']:.4f} -> {result['val_response_loss']:.4f} "
-              f"nats per token on {result['val_rows']} held-out rows", file=sys.stderr)
+        print(summary(result, cfg), file=sys.stderr)
+    result.pop("reward_history", None)
     print(json.dumps(result))
     return 0
+
+
+def cmd_sft(args) -> int:
+    from bpe.lm import finetune
+
+    rows = _rows(args.data, ("prompt", "response"))
+    return _stage(args, lambda a, meta, gpt, params, enc, cfg, common: finetune.sft(
+        params, gpt, enc, rows, cfg, stop_at=a.stop_at, **common),
+        lambda r, cfg: f"sft: response loss {r['val_response_loss_before']:.4f} -> {r['val_response_loss']:.4f} "
+                       f"nats per token on {r['val_rows']} held-out rows")
 
 
 def cmd_reward(args) -> int:
     from bpe.lm import finetune
 
-    meta, gpt, params, enc = _load_stage(args.checkpoint)
     rows = _rows(args.data, ("prompt", "chosen", "rejected"))
-    cfg = _tune_config(args)
-    try:
-        _, result = finetune.train_reward(params, gpt, enc, rows, cfg, out_dir=_stage_out(args), resume=args.resume,
-                                          meta={"tokenizer": meta["tokenizer"], "base": str(args.checkpoint)},
-                                          progress=not args.quiet)
-    except ValueError as e:
-        raise _user_error()(str(e)) from None
-    if not args.quiet:
-        print(f"reward model: held-out accuracy {result['val_accuracy']:.3f}, loss {result['val_loss']:.4f}",
-              file=sys.stderr)
-    print(json.dumps(result))
-    return 0
+    return _stage(args, lambda a, meta, gpt, params, enc, cfg, common: finetune.train_reward(
+        params, gpt, enc, rows, cfg, **common)[1],
+        lambda r, cfg: f"reward model: held-out accuracy {r['val_accuracy']:.3f}, loss {r['val_loss']:.4f}")
 
 
 def cmd_rl(args) -> int:
     from bpe.lm import finetune
 
-    meta, gpt, params, enc = _load_stage(args.checkpoint)
     rm_meta, rm_gpt, rm, _ = _load_stage(args.reward, "reward model")
     if rm_meta.get("stage") != "reward" or "reward.w" not in rm:
         raise _user_error()(f"{args.reward}: not a reward model (make one with `bpe lm reward`)")
-    if rm_meta["tokenizer"] != meta["tokenizer"]:
-        raise _user_error()(f"{args.reward} and {args.checkpoint} use different tokenizers")
     prompts = [r["prompt"] for r in _rows(args.prompts, ("prompt",))]
-    cfg = _tune_config(args)
-    try:
-        result = finetune.rl(params, gpt, enc, prompts, finetune.reward_scorer(rm, rm_gpt), cfg,
-                             out_dir=_stage_out(args), resume=args.resume, stop_at=args.stop_at,
-                             meta={"tokenizer": meta["tokenizer"], "base": str(args.checkpoint),
-                                   "reward_model": str(args.reward)}, progress=not args.quiet)
-    except ValueError as e:
-        raise _user_error()(str(e)) from None
-    if not args.quiet:
-        print(f"rl: reward {result['reward_before']:.4f} -> {result['reward_after']:.4f}, KL to the start "
-              f"{result['kl']:.4f} nats per response (beta {cfg.beta})", file=sys.stderr)
-    result.pop("reward_history")
-    print(json.dumps(result))
-    return 0
+
+    def run(a, meta, gpt, params, enc, cfg, common):
+        if rm_meta["tokenizer"] != meta["tokenizer"]:
+            raise ValueError(f"{a.reward} and {a.checkpoint} use different tokenizers")
+        common["meta"]["reward_model"] = str(a.reward)
+        return finetune.rl(params, gpt, enc, prompts, finetune.reward_scorer(rm, rm_gpt), cfg,
+                           stop_at=a.stop_at, **common)
+
+    return _stage(args, run, lambda r, cfg: f"rl: reward {r['reward_before']:.4f} -> {r['reward_after']:.4f}, "
+                                            f"KL to the start {r['kl']:.4f} nats per response (beta {cfg.beta})")
 
 
 def cmd_dpo(args) -> int:
     from bpe.lm import finetune
 
-    meta, gpt, params, enc = _load_stage(args.checkpoint)
     rows = _rows(args.data, ("prompt", "chosen", "rejected"))
-    cfg = _tune_config(args)
-    try:
-        result = finetune.dpo(params, gpt, enc, rows, cfg, out_dir=_stage_out(args), resume=args.resume,
-                              meta={"tokenizer": meta["tokenizer"], "base": str(args.checkpoint)},
-                              progress=not args.quiet)
-    except ValueError as e:
-        raise _user_error()(str(e)) from None
-    if not args.quiet:
-        print(f"dpo: held-out loss {result['val_loss_before']:.4f} -> {result['val_loss']:.4f}, "
-              f"pairs ranked right {result['val_accuracy']:.3f}", file=sys.stderr)
-    print(json.dumps(result))
-    return 0
+    return _stage(args, lambda a, meta, gpt, params, enc, cfg, common: finetune.dpo(
+        params, gpt, enc, rows, cfg, **common),
+        lambda r, cfg: f"dpo: held-out loss {r['val_loss_before']:.4f} -> {r['val_loss']:.4f}, "
+                       f"pairs ranked right {r['val_accuracy']:.3f}")
 
 
 def _tune_args(p, steps: int, lr: float, batch: int) -> None:
