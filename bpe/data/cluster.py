@@ -3,8 +3,9 @@
 ``pip install 'bpe-cy[dask]'``. Records are dicts holding the text in ``cfg.field``, in a
 ``dask.bag.Bag``; the result keeps every document that ``clean`` keeps, in the same order,
 and the report has the same counts (a test holds the two to each other). Nothing gathers
-the corpus on one machine; the client receives only the keys of duplicated documents, the
-boilerplate lines, and the candidate pairs of near duplicates:
+the corpus on one machine; the client receives the keys of duplicated documents, the
+boilerplate lines, the candidate pairs of near duplicates, the ids of what is dropped, and
+counts (reductions):
 
 1. exact duplicates: ``foldby`` over document keys (count and first id per key);
 2. boilerplate: ``foldby`` over line keys of the documents left (count and first id);
@@ -101,8 +102,8 @@ def clean_bag(bag, cfg: _cleaning.CleanConfig | None = None):
 
     verdict_parts = [dask.delayed(verdict_part)(p, table_d) for p in rest.to_delayed()]
     verdicts = db.from_delayed(verdict_parts).persist()
-    stats = verdicts.map(lambda v: (v[1], v[2])).compute()
-    filtered = collections.Counter(rule for _, rule in stats if rule is not None)
+    boilerplate_lines = int(verdicts.pluck(1).sum().compute())
+    filtered = collections.Counter(dict(verdicts.pluck(2).filter(lambda r: r is not None).frequencies().compute()))
 
     # 4. Near duplicates: band keys as the shuffle key.
     near: dict = {}
@@ -130,13 +131,12 @@ def clean_bag(bag, cfg: _cleaning.CleanConfig | None = None):
         return out
 
     kept = db.from_delayed([dask.delayed(keep_part)(p, table_d) for p in tagged.to_delayed()]).persist()
-    sizes = kept.map(lambda r: len(r[field].encode("utf-8", "surrogatepass"))).compute()
-    bytes_in = sum(tagged.map(lambda item: len(text(item).encode("utf-8", "surrogatepass"))).compute())
     report = _cleaning.empty_report()
-    report.update(documents_in=tagged.count().compute(), documents_out=len(sizes),
-                  exact_duplicates=len(exact_ids), near_duplicates=len(near),
-                  boilerplate_lines=sum(removed for removed, _ in stats),
-                  filtered=dict(sorted(filtered.items())), bytes_in=bytes_in, bytes_out=sum(sizes),
+    report.update(documents_in=int(tagged.count().compute()), documents_out=int(kept.count().compute()),
+                  exact_duplicates=len(exact_ids), near_duplicates=len(near), boilerplate_lines=boilerplate_lines,
+                  filtered=dict(sorted(filtered.items())),
+                  bytes_in=int(tagged.map(lambda item: len(text(item).encode("utf-8", "surrogatepass"))).sum().compute()),
+                  bytes_out=int(kept.map(lambda r: len(r[field].encode("utf-8", "surrogatepass"))).sum().compute()),
                   seconds=round(time.perf_counter() - start, 3))
     return kept, report
 
