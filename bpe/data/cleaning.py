@@ -141,7 +141,8 @@ def verdicts(indices: list[int], texts: list[str], table, cfg: CleanConfig):
 
 def _keys_batch(_indices: list[int], texts: list[str]):
     cfg = _STATE["cfg"]
-    return [(doc_key(t), line_keys(t, cfg) if cfg.boilerplate else None) for t in texts]
+    return [(doc_key(t), line_keys(t, cfg) if cfg.boilerplate else None,
+             len(t.encode("utf-8", "surrogatepass"))) for t in texts]
 
 
 def _verdicts_batch(indices: list[int], texts: list[str]):
@@ -202,6 +203,28 @@ def _runner(workers: int, initargs: tuple):
         yield parallel
 
 
+class _Rows:
+    """(id, band keys) rows appended one at a time into arrays that double when full."""
+
+    def __init__(self, width: int):
+        self.ids = np.zeros(1024, np.int64)
+        self.keys = np.zeros((1024, width), np.uint64)
+        self.n = 0
+
+    def append(self, i: int, row: np.ndarray) -> None:
+        if self.n == len(self.ids):
+            self.ids = np.resize(self.ids, 2 * self.n)
+            self.keys = np.resize(self.keys, (2 * self.n, self.keys.shape[1]))
+        self.ids[self.n], self.keys[self.n] = i, row
+        self.n += 1
+
+    def __len__(self) -> int:
+        return self.n
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.ids[:self.n], self.keys[:self.n]
+
+
 # ----------------------------------------------------------------------------------------
 # The pipeline
 
@@ -251,10 +274,10 @@ def clean(inputs: Iterable[str | os.PathLike], output: str | os.PathLike, cfg: C
     n_docs = 0
     with _runner(workers, (cfg,)) as run:
         stream = ((i, d.text) for i, d in documents("clean 1/3 keys", {}))
-        for (ids, texts), results in run(_keys_batch, _batches(stream)):
-            for i, t, (k, lines) in zip(ids, texts, results):
+        for (ids, _texts), results in run(_keys_batch, _batches(stream)):
+            for i, (k, lines, size) in zip(ids, results):
                 n_docs += 1
-                report["bytes_in"] += len(t.encode("utf-8", "surrogatepass"))
+                report["bytes_in"] += size
                 if cfg.exact and k in first_of:
                     duplicate_of[i] = first_of[k]
                     continue
@@ -272,7 +295,7 @@ def clean(inputs: Iterable[str | os.PathLike], output: str | os.PathLike, cfg: C
     # 2. Verdicts
     reason: dict[int, str] = {}
     changed: set[int] = set()
-    band_ids, band_rows = [], []
+    bands_of = _Rows(cfg.bands)  # 8 bytes a band per kept document, in one growing array
     filtered: collections.Counter = collections.Counter()
     with _runner(workers, (cfg, table)) as run:
         stream = ((i, d.text) for i, d in documents("clean 2/3 verdicts", {}) if i not in duplicate_of)
@@ -285,12 +308,11 @@ def clean(inputs: Iterable[str | os.PathLike], output: str | os.PathLike, cfg: C
                     reason[i] = rule
                     filtered[rule] += 1
                 elif bands is not None:
-                    band_ids.append(i)
-                    band_rows.append(bands)
+                    bands_of.append(i, bands)
     report["filtered"] = dict(sorted(filtered.items()))
-    if band_rows:
-        ids = np.asarray(band_ids, dtype=np.int64)
-        reps = _minhash.clusters(np.vstack(band_rows), ids)
+    if len(bands_of):
+        ids, keys = bands_of.arrays()
+        reps = _minhash.clusters(keys, ids)
         for i, r in zip(ids[reps != ids].tolist(), reps[reps != ids].tolist()):
             reason[i] = "near_duplicate"
             duplicate_of[i] = r
