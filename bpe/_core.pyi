@@ -4,6 +4,8 @@ from typing import Sequence
 
 from typing_extensions import disjoint_base
 
+from bpe._ranks import RankTable
+
 #: True when built with BPE_CYTHON_DEBUG=1 (checks on, -O0; see setup.py).
 DEBUG_BUILD: bool
 #: The scanners' class bits, by name.
@@ -22,7 +24,7 @@ def count_pieces(texts: list[str], family: int) -> dict[bytes, int]: ...
 class CoreBPE:
     @property
     def family(self) -> int: ...
-    def __init__(self, mergeable_ranks: dict[bytes, int], special_tokens: dict[str, int], family: int,
+    def __init__(self, ranks: dict[bytes, int] | RankTable, special_tokens: dict[str, int], family: int,
                  cache_entries: int = 32768, backtrack: bool = True) -> None: ...
     @property
     def backtracking(self) -> bool: ...

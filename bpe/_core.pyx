@@ -6,7 +6,7 @@
 # extension (so that the hot path has no calls through pointers): _vocab (the token table),
 # _merge (BPE by the rule), _backtrack (the linear encoder), _cache (the piece cache),
 # _scan (the scanners), _count (the trainer's piece counts), _text (strs without the GIL);
-# the cold table builder is its own module, _trie. C helpers are headers in bpe/_c.
+# the cold table builder is its own module, _trie, and so is the rank-file parser, _ranks. C helpers are headers in bpe/_c.
 # Compiler directives are set in one place, setup.py (BPE_CYTHON_DEBUG=1 turns checks on).
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
@@ -24,6 +24,7 @@ from bpe._cache cimport (CACHE_PIECE, LONG_PIECE, SHORT_PIECE, PieceCache, cache
                          cache_free, cache_get, cache_init, cache_put, cache_set, cache_victim)
 from bpe._count cimport PieceCount, PieceMap, piece_map_add, piece_map_free
 from bpe._merge cimport merge_any
+from bpe._ranks cimport RankTable
 from bpe._port cimport bpe_prefetch, bpe_prefetch_write, table_alloc
 from bpe._scan cimport (B_HIGH, B_OTHER, BYTE_CLASS, C_L, C_LO, C_N, C_UP, C_WS, FAMILY_CL100K,
                         FAMILY_GPT2, FAMILY_O200K, UCLASS,
@@ -470,36 +471,24 @@ cdef class CoreBPE:
     def __cinit__(self):
         memset(&self.e, 0, sizeof(Engine))
 
-    def __init__(self, dict mergeable_ranks, dict special_tokens, int family,
+    def __init__(self, ranks, dict special_tokens, int family,
                  size_t cache_entries=32768, bint backtrack=True):
-        cdef size_t total = 0, n_slots = 16, k, ln
-        cdef uint64_t i, head, max_rank = 0
+        cdef RankTable table = ranks if isinstance(ranks, RankTable) else RankTable.from_dict(ranks)
+        cdef size_t n_slots = 16, k, ln
         cdef const uint8_t* p
         cdef rank_t r
-        cdef bytes tok
-        cdef object rank_obj
         if self.e.vocab.blob != NULL:
             raise RuntimeError("CoreBPE.__init__ was called twice: build a new CoreBPE instead")
-        for tok, rank_obj in mergeable_ranks.items():
-            if type(tok) is not bytes:
-                raise TypeError(f"token {tok!r} is {type(tok).__name__}, not bytes")
-            if type(rank_obj) is not int:
-                raise TypeError(f"rank {rank_obj!r} of token {tok!r} is {type(rank_obj).__name__}, not int")
-            if not 0 <= rank_obj < NO_RANK:
-                raise ValueError(f"rank {rank_obj!r} of token {tok!r} is outside 0..{NO_RANK - 1}")
-            total += len(tok)
-            if rank_obj > max_rank:
-                max_rank = rank_obj
         # Tables are sized by the largest rank: refuse ranks so sparse that they would take
         # gigabytes for a few tokens (this also keeps n_ranks + 1 far below 2**32).
-        if max_rank > 4 * <uint64_t>len(mergeable_ranks) + (1 << 20):
-            raise ValueError(f"the largest rank is {max_rank:,} for only {len(mergeable_ranks):,} "
+        if table.max_rank > 4 * <uint64_t>table.count + (1 << 20):
+            raise ValueError(f"the largest rank is {table.max_rank:,} for only {table.count:,} "
                              "tokens: ranks this sparse are not supported")
-        while n_slots < 2 * len(mergeable_ranks):
+        while n_slots < 2 * table.count:
             n_slots *= 2
         self.family = family
-        self.e.vocab.n_ranks = <rank_t>(max_rank + 1) if mergeable_ranks else 0
-        self.e.vocab.blob_size = total + 1
+        self.e.vocab.n_ranks = <rank_t>(table.max_rank + 1) if table.count else 0
+        self.e.vocab.blob_size = table.blob_size + 1
         self.e.vocab.mask = n_slots - 1  # set before allocating: __dealloc__ frees by these sizes
         self.e.vocab.blob = <uint8_t*>table_alloc(self.e.vocab.blob_size)
         self.e.vocab.offset = <uint64_t*>table_alloc(array_bytes(<size_t>self.e.vocab.n_ranks + 1, sizeof(uint64_t)))
@@ -527,21 +516,19 @@ cdef class CoreBPE:
             self.e.vocab.byte_rank[k] = NO_RANK
         for k in range(65536):
             self.e.vocab.pair_rank[k] = NO_RANK
-        total = 0
-        for tok, rank_obj in mergeable_ranks.items():
-            r = rank_obj
-            ln = len(tok)
+        if table.blob_size:
+            memcpy(self.e.vocab.blob, table.blob, table.blob_size)
+        for k in range(table.count):
+            r = table.rank[k]
+            ln = table.length[k]
             if self.e.vocab.length[r] != NO_RANK:
-                raise ValueError(f"rank {r} is given to two tokens: {self.decode_single(r)!r} and {tok!r}")
-            if ln == 0:
-                raise ValueError(f"the empty byte string cannot be a token (rank {r})")
-            memcpy(self.e.vocab.blob + total, <const char*>tok, ln)
-            self.e.vocab.offset[r] = total
+                raise ValueError(f"rank {r} is given to two tokens: {self.decode_single(r)!r} and "
+                                 f"{table.token(k)!r}")
+            self.e.vocab.offset[r] = table.offset[k]
             self.e.vocab.length[r] = ln
-            total += ln
             if ln > self.e.vocab.max_len:
                 self.e.vocab.max_len = ln
-            p = <const uint8_t*><const char*>tok
+            p = table.blob + table.offset[k]
             if ln == 1:
                 self.e.vocab.byte_rank[p[0]] = r
             elif ln == 2:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import functools
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, AbstractSet, Collection, Literal, Sequence
+from typing import TYPE_CHECKING, AbstractSet, Collection, Literal, Mapping, Sequence
 
 from bpe import _classes, _core, _saved, patterns
 from bpe._files import write_atomic
+from bpe._ranks import RankTable
+from bpe.load import Ranks
 from bpe._special import fix_surrogates, raise_disallowed_special_token, special_token_regex, valid_text
 
 if TYPE_CHECKING:
@@ -30,17 +32,21 @@ class Encoding:
         name: str,
         *,
         pat_str: str,
-        mergeable_ranks: dict[bytes, int],
+        mergeable_ranks: Mapping[bytes, int],
         special_tokens: dict[str, int],
         explicit_n_vocab: int | None = None,
     ):
         self.name = name
         self._pat_str = pat_str
-        self._mergeable_ranks = mergeable_ranks
+        # A Ranks (a named encoding's parsed file) builds the engine from its flat table; the
+        # dict is made when someone reads self._mergeable_ranks.
+        self._ranks = mergeable_ranks
         self._special_tokens = special_tokens
-        _check_ids(mergeable_ranks, special_tokens)
+        table = mergeable_ranks.table if isinstance(mergeable_ranks, Ranks) else None
+        _check_ids(mergeable_ranks, special_tokens, table)
         self.max_token_value = max(
-            max(mergeable_ranks.values()), max(special_tokens.values(), default=0)
+            table.max_rank if table is not None else max(mergeable_ranks.values()),
+            max(special_tokens.values(), default=0),
         )
         if explicit_n_vocab:
             if len(mergeable_ranks) + len(special_tokens) != explicit_n_vocab:
@@ -56,9 +62,21 @@ class Encoding:
         self._family = patterns.scanner_family(pat_str)
         if self._family:
             _classes.ensure()
-        # Compile the pattern even when a scanner replaces it: a bad pattern fails here.
-        self._split_regex = patterns.compile_pattern(pat_str)
-        self._core_bpe = _core.CoreBPE(mergeable_ranks, special_tokens, self._family)
+        else:
+            # A bad pattern fails here. A scanner family's pattern is one of the known ones,
+            # compiled only if something asks for the regex (about 0.15 s for o200k's).
+            self._split_regex = patterns.compile_pattern(pat_str)
+        self._core_bpe = _core.CoreBPE(table if table is not None else mergeable_ranks,
+                                       special_tokens, self._family)
+
+    @property
+    def _mergeable_ranks(self) -> dict[bytes, int]:
+        ranks = self._ranks
+        return ranks.as_dict() if isinstance(ranks, Ranks) else ranks
+
+    @functools.cached_property
+    def _split_regex(self):
+        return patterns.compile_pattern(self._pat_str)
 
     def __repr__(self) -> str:
         return f"<Encoding {self.name!r}>"
@@ -658,22 +676,31 @@ def _is_space(token: bytes) -> bool:
     return all(b in b" \n\t" for b in token)
 
 
-def _check_ids(mergeable_ranks: dict[bytes, int], special_tokens: dict[str, int]) -> None:
+def _check_ids(mergeable_ranks: Mapping[bytes, int], special_tokens: dict[str, int],
+               table: "RankTable | None" = None) -> None:
     """ValueError for ids that would make decoding wrong or tables absurd: a special token
     on a mergeable token's id, or ids so sparse that tables sized by the largest id would
-    take gigabytes for a few tokens (a hostile or corrupt file)."""
+    take gigabytes for a few tokens (a hostile or corrupt file). ``table``, when given, holds
+    the same tokens as ``mergeable_ranks`` and answers instead of a dict made for this."""
     if not mergeable_ranks:
         raise ValueError("mergeable_ranks is empty: an encoding needs at least one token")
-    by_id = {rank: token for token, rank in mergeable_ranks.items()}
+    if table is not None:
+        largest_rank = table.max_rank
+        token_of = table.token_of if special_tokens else None
+    else:
+        by_id = {rank: token for token, rank in mergeable_ranks.items()}
+        largest_rank = max(by_id)
+        token_of = by_id.get
     for text, token_id in special_tokens.items():
         if not text:
             raise ValueError("a special token is the empty string (it would match everywhere)")
         if not isinstance(token_id, int) or isinstance(token_id, bool) or token_id < 0:
             raise ValueError(f"special token {text!r} has id {token_id!r}, not a non-negative integer")
-        if token_id in by_id:
+        token = token_of(token_id)
+        if token is not None:
             raise ValueError(f"special token {text!r} has id {token_id}, which token "
-                             f"{by_id[token_id]!r} already has")
-    largest = max(max(by_id), max(special_tokens.values(), default=0))
+                             f"{token!r} already has")
+    largest = max(largest_rank, max(special_tokens.values(), default=0))
     count = len(mergeable_ranks) + len(special_tokens)
     if largest > 4 * count + (1 << 20):
         raise ValueError(f"the largest id is {largest:,} for only {count:,} tokens: ids this "

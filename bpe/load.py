@@ -24,13 +24,12 @@ import base64
 import binascii
 import gzip
 import hashlib
-import http.client
 import os
 import tempfile
 from pathlib import Path
-from typing import Mapping, Optional, Union
+from typing import Iterator, Mapping, Optional, Union
 
-from bpe import _bytes, _json
+from bpe import _bytes, _json, _ranks
 from bpe._files import write_atomic
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -65,6 +64,68 @@ def parse_tiktoken_bpe(contents: bytes, source: str = "<bytes>") -> dict[bytes, 
     >>> parse_tiktoken_bpe(b"IQ== 0\\nIg== 1\\n")
     {b'!': 0, b'"': 1}
     """
+    table = _ranks.RankTable.from_tiktoken(contents)
+    return table.to_dict() if table is not None else _parse_lines(contents, source)
+
+
+def parse_tiktoken_ranks(contents: bytes, source: str = "<bytes>") -> "Ranks":
+    """Like :func:`parse_tiktoken_bpe`, as a :class:`Ranks` (no dict until one is asked for).
+
+    A compiled parser reads the file; for anything it does not accept, the line-by-line
+    parser below reads it again, to say what is wrong and on which line (or, for what the
+    compiled one leaves to it, such as very sparse ranks, to give the dict)."""
+    table = _ranks.RankTable.from_tiktoken(contents)
+    if table is not None:
+        return Ranks(table)
+    return Ranks(_ranks.RankTable.from_dict(_parse_lines(contents, source)))
+
+
+class Ranks(Mapping):
+    """{token bytes: rank}, read-only, kept as the flat table a rank file was parsed into.
+
+    The named encodings get their tokens this way: the engine is built from the table, and
+    the dict of 200,000 bytes objects (tens of megabytes) is made only when something asks
+    for it (``Encoding.mergeable_ranks``, or any read of this mapping).
+
+    >>> ranks = parse_tiktoken_ranks(b"IQ== 0\\nIg== 1\\n")
+    >>> len(ranks), ranks[b'"'], dict(ranks)
+    (2, 1, {b'!': 0, b'"': 1})
+    """
+
+    def __init__(self, table: _ranks.RankTable):
+        self.table = table
+        self._dict: Optional[dict[bytes, int]] = None
+
+    def as_dict(self) -> dict[bytes, int]:
+        """The dict (made once, then shared: do not change it)."""
+        if self._dict is None:
+            self._dict = self.table.to_dict()
+        return self._dict
+
+    def __getitem__(self, token: bytes) -> int:
+        return self.as_dict()[token]
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.as_dict())
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def keys(self):
+        return self.as_dict().keys()
+
+    def items(self):
+        return self.as_dict().items()
+
+    def values(self):
+        return self.as_dict().values()
+
+    def __repr__(self) -> str:
+        return f"<Ranks of {len(self):,} tokens>"
+
+
+def _parse_lines(contents: bytes, source: str) -> dict[bytes, int]:
+    """The slow parser: the dict, or the ValueError that names the line."""
     ranks: dict[bytes, int] = {}
     seen_ranks: dict[int, int] = {}
     for lineno, line in enumerate(contents.splitlines(), start=1):
@@ -162,6 +223,8 @@ def fetch_verified(file_name: str, url: str, expected_hash: str) -> bytes:
             data = candidate.read_bytes()
             if sha256_hex(data) == expected_hash:
                 return data
+    import http.client  # only when downloading (it costs a fifth of `import bpe`)
+
     try:
         data = read_file(url)
     except (OSError, http.client.HTTPException) as e:  # IncompleteRead is no OSError

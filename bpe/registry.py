@@ -12,7 +12,7 @@ import threading
 from typing import Any, Callable
 
 from bpe import patterns
-from bpe.load import data_gym_ranks, fetch_verified, parse_tiktoken_bpe
+from bpe.load import Ranks, data_gym_ranks, fetch_verified, parse_tiktoken_ranks
 
 ENDOFTEXT = "<|endoftext|>"
 FIM_PREFIX = "<|fim_prefix|>"
@@ -41,9 +41,11 @@ GPT2_FILES = {
 }
 
 
-def _ranks(name: str) -> dict[bytes, int]:
+def _ranks(name: str) -> Ranks:
+    """The named rank file's tokens (a read-only mapping; the Encoding builds its engine from
+    the parsed table, and the dict is made only when asked for)."""
     url, sha = RANK_FILES[name]
-    return parse_tiktoken_bpe(fetch_verified(f"{name}.tiktoken", url, sha), f"{name}.tiktoken")
+    return parse_tiktoken_ranks(fetch_verified(f"{name}.tiktoken", url, sha), f"{name}.tiktoken")
 
 
 def _gpt2() -> dict[str, Any]:

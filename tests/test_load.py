@@ -7,6 +7,8 @@ import http.server
 import threading
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import bpe
 from bpe.load import fetch_verified
@@ -220,3 +222,79 @@ def test_o200k_and_cl100k_work_offline_with_nothing_set(tmp_path):
     assert lines[:2] == ["[24912, 2375]", "[15339, 1917]"]
     assert lines[2].startswith("OSError cannot find r50k_base.tiktoken") and "downloading" in lines[2]
     assert not (tmp_path / "cache").exists()
+
+
+# The compiled parser (bpe._ranks.RankTable.from_tiktoken) against the line parser it stands
+# in for: where it accepts, the same dict in the same order; where it declines, the line
+# parser must raise (or, for ranks too sparse for its bitmap, give the dict itself).
+
+FIELDS = [b"IQ==", b"Ig==", b"QUJD", b"QUJD==", b"QUJD=", b"QR==", b"QUI=", b"QUI==", b"QUI", b"QQ",
+          b"QQ=", b"Q", b"=", b"==", b"===", b"QQ==QQ==", b"Q!==", b"aGVsbG8=", b"////", b"+/+/",
+          b"0", b"1", b"007", b"4294967294", b"4294967295", b"99999999999999999999", b"-1", b"1.5",
+          b"\xd9\xa3", b"", b" ", b"\t", b"\x0b", b"\x0c"]
+ENDS = [b"\n", b"\r\n", b"\r", b"\n\n", b"\r\r\n"]
+
+
+@given(st.lists(st.tuples(st.lists(st.sampled_from(FIELDS), max_size=4), st.sampled_from(ENDS)), max_size=8),
+       st.booleans())
+@settings(max_examples=1500, deadline=None)
+def test_compiled_parser_agrees_with_the_line_parser(lines, final_end):
+    from bpe import _ranks
+    from bpe.load import _parse_lines
+
+    content = b"".join(b" ".join(fields) + end for fields, end in lines)
+    if not final_end:
+        content = content.rstrip(b"\r\n")
+    table = _ranks.RankTable.from_tiktoken(content)
+    try:
+        expected = _parse_lines(content, "f")
+    except ValueError:
+        assert table is None, content
+        return
+    if table is not None:
+        assert list(table.to_dict().items()) == list(expected.items()), content
+        assert len(table) == len(expected)
+    else:  # declined a file the line parser accepts: only for sparse ranks
+        assert max(expected.values()) > 4 * len(expected) + (1 << 20), content
+
+
+def test_compiled_parser_takes_what_python_takes():
+    """The compiled parser itself accepts the unusual forms Python's decoder accepts (so the
+    property test above is not passing by declining everything)."""
+    from bpe import _ranks
+    from bpe.load import _parse_lines
+
+    content = b"QUJD== 0\r\nQR== 1\rQUI= 2\x0b\x0c\n\n aGk=\t\x0b 0003\nQUJDRA== 4"
+    table = _ranks.RankTable.from_tiktoken(content)
+    assert table is not None
+    assert table.to_dict() == _parse_lines(content, "f") == {b"ABC": 0, b"A": 1, b"AB": 2, b"hi": 3, b"ABCD": 4}
+
+
+def test_a_named_encoding_makes_its_dict_only_when_asked():
+    from bpe import registry
+
+    enc = bpe.Encoding(**registry.ENCODING_CONSTRUCTORS["cl100k_base"]())
+    assert enc._ranks._dict is None  # the engine came from the parsed table
+    assert enc.encode("hello world") == [15339, 1917]
+    assert enc.n_vocab == 100277
+    assert enc._ranks._dict is None
+    ranks = enc.mergeable_ranks
+    assert type(ranks) is dict
+    assert list(ranks.items()) == list(bpe.load.parse_tiktoken_bpe(official_bytes("cl100k_base")).items())
+    assert enc._mergeable_ranks is ranks  # made once
+
+
+def test_a_table_is_checked_like_a_dict():
+    """Encoding's id checks hold for a Ranks as for the dict it stands for."""
+    from bpe.load import parse_tiktoken_ranks
+
+    content = b"".join(b"%s %d\n" % (__import__("base64").b64encode(bytes([b])), b) for b in range(256))
+    ranks = parse_tiktoken_ranks(content)
+    enc = bpe.Encoding("bytes", pat_str=r"\S+|\s+", mergeable_ranks=ranks, special_tokens={"<e>": 256})
+    assert enc.encode("hi <e>", allowed_special="all") == [104, 105, 32, 256]
+    for special in ({"<e>": 7}, {"": 300}):
+        with pytest.raises(ValueError) as table_error:
+            bpe.Encoding("bytes", pat_str=r"\S+|\s+", mergeable_ranks=ranks, special_tokens=special)
+        with pytest.raises(ValueError) as dict_error:
+            bpe.Encoding("bytes", pat_str=r"\S+|\s+", mergeable_ranks=dict(ranks), special_tokens=special)
+        assert str(table_error.value) == str(dict_error.value)
