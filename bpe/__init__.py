@@ -17,6 +17,17 @@ from bpe.train import count_pieces, train
 
 __version__ = "0.1.0"
 
+# Modules that `import bpe` leaves for first use (each pulls in what a start-up does not need).
+_LAZY_MODULES = ("hf",)
+
+
+def __getattr__(name: str):
+    if name in _LAZY_MODULES:
+        import importlib
+
+        return importlib.import_module(f"bpe.{name}")
+    raise AttributeError(f"module 'bpe' has no attribute {name!r}")
+
 __all__ = [
     "Encoding",
     "StreamDecoder",

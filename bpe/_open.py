@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from bpe import hf, registry
+from bpe import registry
 from bpe.core import Encoding
 
 
@@ -35,6 +35,8 @@ def open_tokenizer(name_or_path: str | os.PathLike) -> Encoding:
     if b'"format"' in head and b"bpe-tokenizer" in head:
         return Encoding.load(spec)
     if head.lstrip().startswith(b"{") and (b'"model"' in head or b'"added_tokens"' in head):
+        from bpe import hf  # only for tokenizer.json files: it imports the regex machinery
+
         return hf.from_tokenizer_json(spec)
     raise ValueError(f"{spec}: not a tokenizer file bpe reads (one written by Encoding.save, "
                      "or a Hugging Face tokenizer.json)")
