@@ -2,14 +2,19 @@
 
     BPE_VOCAB_DIR=../shared/vocab taskset -c 1 python benchmarks/bench_worst_case.py
 
-For each input kind, times encode_ordinary at n = 10^5 and 10^6 code points (median of 5)
-and prints the ratio; linear growth gives about 10, and anything above 12 is a finding.
-Every timed call gets a freshly built Encoding, so that the piece cache starts empty: with
-one Encoding, the repeats at 10^5 would find every piece cached and the ratio would mislead.
+For each input kind, times encode_ordinary at n = 10^5, 10^6 and 10^7 code points (median
+of 5, of 3 at 10^7) and prints each step's growth; linear growth gives about 10, and
+anything above 12 is a finding. Every timed call gets a freshly built Encoding, so that
+the piece cache starts empty: with one Encoding, the repeats at 10^5 would find every piece
+cached and the ratio would mislead. The three scanner families are o200k_base, cl100k_base
+and, for gpt2/r50k/p50k's pattern (whose rank files are not at hand offline), o200k_base's
+ranks split by that pattern: the growth is the scanner's and the merges', not the ranks'.
+`--max 6` stops at 10^6.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
 import sys
@@ -22,13 +27,15 @@ from test_worst_case import make  # noqa: E402
 
 import bpe  # noqa: E402
 
-KINDS = ["a", "space", "letters", "emoji", "newline", "bytes"]
+from bpe import patterns  # noqa: E402
+
+KINDS = ["a", "space", "letters", "emoji", "newline", "bytes", "digits"]
 
 
-def median_time(enc, text: str, repeats: int = 5) -> float:
+def median_time(enc, pat_str: str, text: str, repeats: int) -> float:
     times = []
     for _ in range(repeats):
-        fresh = bpe.Encoding(enc.name, pat_str=enc._pat_str, mergeable_ranks=enc._mergeable_ranks,
+        fresh = bpe.Encoding(enc.name, pat_str=pat_str, mergeable_ranks=enc._ranks,
                              special_tokens=enc._special_tokens)
         start = time.perf_counter()
         fresh.encode_ordinary(text)
@@ -37,17 +44,25 @@ def median_time(enc, text: str, repeats: int = 5) -> float:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--max", type=int, choices=[6, 7], default=7, help="largest power of ten (default 7)")
+    args = parser.parse_args()
     if not os.environ.get("BPE_VOCAB_DIR"):
         raise SystemExit("set BPE_VOCAB_DIR to the folder with the official rank files")
-    print("| encoding | input | bpe 10^5 (s) | bpe 10^6 (s) | growth x10 |")
-    print("|---|---|---|---|---|")
-    for name in ("o200k_base", "cl100k_base"):
-        enc = bpe.get_encoding(name)
+    sizes = [10**k for k in range(5, args.max + 1)]
+    print("| scanner | input | " + " | ".join(f"10^{len(str(n)) - 1} (s)" for n in sizes) + " | "
+          + " | ".join(f"x10 to 10^{len(str(n)) - 1}" for n in sizes[1:]) + " |")
+    print("|---" * (2 * len(sizes) + 1) + "|")
+    o200k = bpe.get_encoding("o200k_base")
+    rows = [("o200k_base", o200k, o200k._pat_str), ("cl100k_base", bpe.get_encoding("cl100k_base"), None),
+            ("gpt2 pattern, o200k ranks", o200k, patterns.R50K_PATTERN)]
+    for label, enc, pat_str in rows:
         for kind in KINDS:
-            small, large = make(kind, 10**5), make(kind, 10**6)
-            t_small = median_time(enc, small)
-            t_large = median_time(enc, large)
-            print(f"| {name} | {kind} | {t_small:.4f} | {t_large:.3f} | {t_large / t_small:.1f} |", flush=True)
+            times = [median_time(enc, pat_str or enc._pat_str, make(kind, n), 3 if n >= 10**7 else 5)
+                     for n in sizes]
+            growth = [later / earlier for earlier, later in zip(times, times[1:])]
+            print(f"| {label} | {kind} | " + " | ".join(f"{t:.4f}" for t in times) + " | "
+                  + " | ".join(f"{g:.1f}" for g in growth) + " |", flush=True)
 
 
 if __name__ == "__main__":

@@ -20,10 +20,12 @@ def make(kind: str, n: int) -> str:
         return "".join(rnd.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(n))
     if kind == "bytes":
         return bytes(rnd.getrandbits(8) for _ in range(n)).decode("utf-8", "replace")
+    if kind == "digits":  # digits and newlines: runs of numbers cut into threes, line ends
+        return "".join(rnd.choice("0123456789\n") for _ in range(n))
     return {"a": "a", "space": " ", "emoji": "\U0001f600", "newline": "\n"}[kind] * n
 
 
-@pytest.mark.parametrize("kind", ["a", "space", "letters", "emoji", "newline", "bytes"])
+@pytest.mark.parametrize("kind", ["a", "space", "letters", "emoji", "newline", "bytes", "digits"])
 @pytest.mark.parametrize("name", OFFICIAL)
 def test_million(name, kind):
     enc, tk = ours(name), oracle(name)
