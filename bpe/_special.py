@@ -20,6 +20,21 @@ def special_token_regex(tokens: frozenset[str]) -> "regex.Pattern[str]":
     return regex.compile(f"({inner})")
 
 
+@functools.lru_cache(maxsize=128)
+def common_prefix(tokens: frozenset[str]) -> str:
+    """The longest start every token shares ('' for none): text without it holds none of them,
+    and ``in`` finds it far faster than the regex searches (tiktoken's all begin with ``<|``).
+
+    >>> common_prefix(frozenset({"<|endoftext|>", "<|endofprompt|>"}))
+    '<|endof'
+    """
+    first, last = min(tokens, default=""), max(tokens, default="")
+    k = 0
+    while k < min(len(first), len(last)) and first[k] == last[k]:
+        k += 1
+    return first[:k]
+
+
 def raise_disallowed_special_token(token: str) -> NoReturn:
     raise ValueError(
         f"Encountered text corresponding to disallowed special token {token!r}.\n"

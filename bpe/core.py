@@ -10,11 +10,15 @@ from bpe import _classes, _core, _saved, patterns
 from bpe._files import write_atomic
 from bpe._ranks import RankTable
 from bpe.load import Ranks
-from bpe._special import fix_surrogates, raise_disallowed_special_token, special_token_regex, valid_text
+from bpe._special import (common_prefix, fix_surrogates, raise_disallowed_special_token, special_token_regex,
+                          valid_text)
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
+
+
+_PLAIN_SETS = (set, frozenset)
 
 
 class Encoding:
@@ -105,6 +109,9 @@ class Encoding:
         if disallowed_special:
             if not isinstance(disallowed_special, frozenset):
                 disallowed_special = frozenset(disallowed_special)
+            prefix = common_prefix(disallowed_special)
+            if prefix and (prefix[0] not in text or prefix not in text):
+                return  # none of them starts anywhere in the text
             if match := special_token_regex(disallowed_special).search(text):
                 raise_disallowed_special_token(match.group())
 
@@ -157,6 +164,16 @@ class Encoding:
         >>> enc.encode("<|endoftext|>", disallowed_special=())  # doctest: +SKIP
         [27, 91, 419, 1440, 919, 91, 29]
         """
+        prefix = self._special_prefix
+        if (type(allowed_special) in _PLAIN_SETS and not allowed_special and disallowed_special == "all"
+                and type(text) is str and (prefix is None or (prefix and (prefix[0] not in text or prefix not in text)))):
+            # The default call on text in which no special token starts (a memchr for the first
+            # character of their shared start, then the whole start where that character
+            # occurs): nothing to refuse and nothing to find, so straight to the engine.
+            try:
+                return self._ordinary(text)
+            except UnicodeEncodeError:
+                return self._ordinary(fix_surrogates(text))
         allowed_special, disallowed_special = self._special_policy(allowed_special, disallowed_special)
         self._check_disallowed(text, disallowed_special)
         try:
@@ -599,6 +616,12 @@ class Encoding:
     @property
     def eot_token(self) -> int:
         return self._special_tokens["<|endoftext|>"]
+
+    @functools.cached_property
+    def _special_prefix(self) -> str:
+        """What every special token begins with; None when there are no special tokens to
+        look for, '' when they share no start (then every text takes the full check)."""
+        return common_prefix(frozenset(self._special_tokens)) if self._special_tokens else None
 
     @functools.cached_property
     def special_tokens_set(self) -> set[str]:

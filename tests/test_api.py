@@ -7,6 +7,8 @@ import threading
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import bpe
 from conftest import OFFICIAL, oracle, ours
@@ -188,3 +190,26 @@ def test_threaded_batches_equal_one_thread(pair):
     assert enc.count_batch(["a<|endoftext|>"], allowed_special="all") == [2]
     with pytest.raises(ValueError):
         enc.count_batch(["<|endoftext|>"])
+
+
+_SPECIAL_SETS = [{"<|a|>": 300, "<|b|>": 301}, {"x": 300, "<y>": 301}, {}]
+
+
+@pytest.mark.parametrize("special", _SPECIAL_SETS, ids=["shared start", "no shared start", "none"])
+@given(st.text(alphabet="<|ab>xy z\u00e9\U0001f600", max_size=30))
+@settings(max_examples=300, deadline=None)
+def test_default_encode_shortcut_matches_the_full_check(special, text):
+    """encode() with the default arguments skips the special-token search when no special
+    token's start is in the text; it must give what the full check gives (the same ids, or
+    the same refusal) on text full of near misses."""
+    enc = bpe.Encoding("bytes", pat_str=r"\S+|\s+", mergeable_ranks={bytes([b]): b for b in range(256)},
+                       special_tokens=special)
+    full = frozenset(special)  # a frozenset, not "all": the full path
+    try:
+        expected = enc.encode(text, disallowed_special=full)
+    except ValueError as e:
+        with pytest.raises(ValueError) as got:
+            enc.encode(text)
+        assert str(got.value) == str(e)
+    else:
+        assert enc.encode(text) == expected
