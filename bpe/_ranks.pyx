@@ -30,6 +30,13 @@ cdef inline bint is_field_space(uint8_t c) noexcept nogil:
     return c == 32 or c == 9 or c == 11 or c == 12
 
 
+cdef inline size_t skip(const uint8_t* s, size_t q, size_t end, bint space) noexcept nogil:
+    """The first position from q (at most end) whose byte is not space (space) or is space (not space)."""
+    while q < end and is_field_space(s[q]) == space:
+        q += 1
+    return q
+
+
 cdef inline ptrdiff_t b64_decode(const uint8_t* s, size_t n, uint8_t* out) noexcept nogil:
     """Decode s[:n] as base64.b64decode(validate=True) does, into out; the number of bytes,
     or -1 for what it refuses (and for the empty token, which the rank file refuses)."""
@@ -184,22 +191,11 @@ cdef bint parse_lines(RankTable t, const uint8_t* s, size_t n) noexcept nogil:
             end += 1
         next_line = end + 2 if end + 1 < n and s[end] == 13 and s[end + 1] == 10 else end + 1
         if end > i:
-            q = i
-            while q < end and is_field_space(s[q]):
-                q += 1
-            a = q
-            while q < end and not is_field_space(s[q]):
-                q += 1
-            b = q
-            while q < end and is_field_space(s[q]):
-                q += 1
-            c = q
-            while q < end and not is_field_space(s[q]):
-                q += 1
-            d = q
-            while q < end and is_field_space(s[q]):
-                q += 1
-            if a == b or c == d or q != end:
+            a = skip(s, i, end, True)     # the token field is s[a:b], the rank field s[c:d]
+            b = skip(s, a, end, False)
+            c = skip(s, b, end, True)
+            d = skip(s, c, end, False)
+            if a == b or c == d or skip(s, d, end, True) != end:
                 return False  # not two fields
             ln = b64_decode(s + a, b - a, t.blob + total)
             if ln < 0:
