@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import functools
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, AbstractSet, Collection, Literal, Mapping, Sequence
 
 from bpe import _classes, _core, _saved, patterns
 from bpe._files import write_atomic
+from bpe._pools import shared_pool
 from bpe._ranks import RankTable
-from bpe.load import Ranks
 from bpe._special import (common_prefix, fix_surrogates, raise_disallowed_special_token, special_token_regex,
                           valid_text)
+from bpe.load import Ranks
 
 if TYPE_CHECKING:
     import numpy as np
@@ -217,8 +217,7 @@ class Encoding:
             return [function(texts)]
         step = -(-len(texts) // num_threads)
         chunks = [texts[i : i + step] for i in range(0, len(texts), step)]
-        with ThreadPoolExecutor(num_threads) as pool:
-            return list(pool.map(function, chunks))
+        return list(shared_pool(num_threads).map(function, chunks))
 
     def _batch_call(self, function, texts: list[str], num_threads: int) -> list:
         try:
@@ -311,8 +310,7 @@ class Encoding:
         >>> enc.encode_ordinary_batch(["hello world", "goodbye world"])  # doctest: +SKIP
         [[24912, 2375], [176407, 2375]]
         """
-        with ThreadPoolExecutor(num_threads) as e:
-            return list(e.map(self.encode_ordinary, text))
+        return list(shared_pool(num_threads).map(self.encode_ordinary, text))
 
     def encode_batch(
         self,
@@ -333,8 +331,7 @@ class Encoding:
         encoder = functools.partial(
             self.encode, allowed_special=allowed_special, disallowed_special=disallowed_special
         )
-        with ThreadPoolExecutor(num_threads) as e:
-            return list(e.map(encoder, text))
+        return list(shared_pool(num_threads).map(encoder, text))
 
     def encode_with_unstable(
         self,
@@ -579,13 +576,11 @@ class Encoding:
     ) -> list[str]:
         """Decodes a batch (list of lists of tokens) into a list of strings."""
         decoder = functools.partial(self.decode, errors=errors)
-        with ThreadPoolExecutor(num_threads) as e:
-            return list(e.map(decoder, batch))
+        return list(shared_pool(num_threads).map(decoder, batch))
 
     def decode_bytes_batch(self, batch: Sequence[Sequence[int]], *, num_threads: int = 8) -> list[bytes]:
         """Decodes a batch (list of lists of tokens) into a list of bytes."""
-        with ThreadPoolExecutor(num_threads) as e:
-            return list(e.map(self.decode_bytes, batch))
+        return list(shared_pool(num_threads).map(self.decode_bytes, batch))
 
     # ------------------------------------------------------------------------------------
     # Miscellaneous

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 import threading
 
@@ -213,3 +214,22 @@ def test_default_encode_shortcut_matches_the_full_check(special, text):
         assert str(got.value) == str(e)
     else:
         assert enc.encode(text) == expected
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
+def test_batch_calls_keep_their_threads_and_work_in_a_forked_child():
+    from bpe._pools import shared_pool
+
+    enc = bpe.get_encoding("o200k_base")
+    assert enc.encode_ordinary_batch(["hello world"] * 8, num_threads=2) == [[24912, 2375]] * 8
+    assert shared_pool(2) is shared_pool(2)  # kept, not started again per call
+    pid = os.fork()
+    if pid == 0:  # the parent's pool threads do not exist here: a new pool must be made
+        code = 1
+        try:
+            if enc.encode_ordinary_batch(["hello world"] * 8, num_threads=2) == [[24912, 2375]] * 8:
+                code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from bpe._pools import shared_pool
 from bpe.lm import model
 
 # (setter, getter) symbol names of the BLAS libraries numpy is built with
@@ -79,14 +80,8 @@ def default_threads() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
-_POOLS: dict[int, ThreadPoolExecutor] = {}
-
-
 def _pool(threads: int) -> ThreadPoolExecutor:
-    pool = _POOLS.get(threads)
-    if pool is None:
-        pool = _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="bpe-lm")
-    return pool
+    return shared_pool(threads, "bpe-lm")
 
 
 def _bounds(n: int, parts: int) -> list[tuple[int, int]]:
