@@ -68,7 +68,7 @@ depends = sorted(str(p) for p in Path("bpe").glob("*.pxd")) + sorted(str(p) for 
 extensions = [
     Extension(name, [source], define_macros=[("BPE_DEBUG", "1")] if DEBUG else [], depends=depends)
     for name, source in [("bpe._core", "bpe/_core.pyx"), ("bpe._trie", "bpe/_trie.pyx"),
-                         ("bpe._ranks", "bpe/_ranks.pyx"),
+                         ("bpe._ranks", "bpe/_ranks.pyx"), ("bpe._image", "bpe/_image.pyx"),
                          ("bpe._train", "bpe/_train.pyx")]
 ]
 

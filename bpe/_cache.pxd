@@ -176,3 +176,17 @@ cdef inline void cache_free(PieceCache* cache) noexcept nogil:
     free(cache.tags)
     cache.entries = NULL
     cache.tags = NULL
+
+
+cdef inline int caches_init(PieceCache* caches, size_t entries) noexcept nogil:
+    """The engine's three tiers for `entries` (a power of two, or 0 for none): pieces of up to
+    24 bytes in `entries` entries of 64 bytes, up to 48 in half as many of 128, up to 256 in
+    a sixteenth as many of 512. 0, or -1 out of memory."""
+    if entries == 0:
+        return 0
+    if (cache_init(&caches[0], entries, 64, SHORT_PIECE)
+            or cache_init(&caches[1], entries // 2 or 1, 128, CACHE_PIECE)
+            or cache_init(&caches[2], entries // 16 or 1, 512, LONG_PIECE)):
+        return -1
+    return 0
+

@@ -6,8 +6,11 @@
 # extension (so that the hot path has no calls through pointers): _vocab (the token table),
 # _merge (BPE by the rule), _backtrack (the linear encoder), _cache (the piece cache),
 # _scan (the scanners), _count (the trainer's piece counts), _text (strs without the GIL);
-# the cold table builder is its own module, _trie, and so is the rank-file parser, _ranks. C helpers are headers in bpe/_c.
+# the cold table builder is its own module, _trie, and so are the rank-file parser, _ranks,
+# and the tables' file, _image. C helpers are headers in bpe/_c.
 # Compiler directives are set in one place, setup.py (BPE_CYTHON_DEBUG=1 turns checks on).
+
+import os
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.list cimport PyList_New
@@ -20,11 +23,12 @@ from libc.string cimport memcpy, memset
 
 from bpe._backtrack cimport (BACKTRACK_SHORT, BACKTRACK_SHORT_UTF8, PAIR_MEMO, Backtrack, BtToken,
                              DaSlot, backtrack_encode)
-from bpe._cache cimport (CACHE_PIECE, LONG_PIECE, SHORT_PIECE, PieceCache, cache_entry, cache_find,
-                         cache_free, cache_get, cache_init, cache_put, cache_set, cache_victim)
+from bpe._cache cimport (LONG_PIECE, SHORT_PIECE, CACHE_PIECE, PieceCache, cache_entry, cache_find, cache_free,
+                         cache_get, cache_put, cache_set, cache_victim, caches_init)
 from bpe._count cimport PieceCount, PieceMap, piece_map_add, piece_map_free
+from bpe._image cimport image_read, image_write
 from bpe._merge cimport merge_any
-from bpe._ranks cimport RankTable
+from bpe._ranks cimport RankTable, table_of_vocab
 from bpe._port cimport bpe_prefetch, bpe_prefetch_write, table_alloc
 from bpe._scan cimport (B_HIGH, B_OTHER, BYTE_CLASS, C_L, C_LO, C_N, C_UP, C_WS, FAMILY_CL100K,
                         FAMILY_GPT2, FAMILY_O200K, UCLASS,
@@ -46,7 +50,6 @@ cdef extern from *:
 
 #: True when built with BPE_CYTHON_DEBUG=1 (bounds and wraparound checks, -O0, assertions).
 DEBUG_BUILD = bool(BPE_DEBUG)
-
 
 
 # Python ints for the ids: BPE gives its most frequent tokens the lowest ranks, so the ints
@@ -133,36 +136,8 @@ cdef bytearray vec_to_bytearray(const RankVec* v):
 
 
 # ---------------------------------------------------------------------------------------
-# What stays out of line. The rooms' functions are all inline (a .pxd can hold no other
-# kind), but inlined into the encode loop the full scanners, the merges, the backtracking
-# encoder and the counter's insertion crowd its registers and code and push the ASCII fast
-# paths out of it. These prototypes, in Cython's names for the functions, tell GCC and
-# Clang to keep them out of line, as they were when they were plain functions of one file;
-# tests/test_rooms.py checks that each name still exists in the built module.
-cdef extern from *:
-    """
-    #if defined(__GNUC__) || defined(__clang__)
-    #define BPE_OUT_OF_LINE __attribute__((noinline))
-    #else
-    #define BPE_OUT_OF_LINE
-    #endif
-    struct __pyx_t_3bpe_6_vocab_Vocab;
-    struct __pyx_t_3bpe_6_types_RankVec;
-    struct __pyx_t_3bpe_10_backtrack_Backtrack;
-    struct __pyx_t_3bpe_6_count_PieceMap;
-    static int __pyx_f_3bpe_6_merge_merge_small(struct __pyx_t_3bpe_6_vocab_Vocab const *, uint8_t const *,
-        size_t, struct __pyx_t_3bpe_6_types_RankVec *) BPE_OUT_OF_LINE;
-    static int __pyx_f_3bpe_6_merge_merge_large(struct __pyx_t_3bpe_6_vocab_Vocab const *, uint8_t const *,
-        size_t, struct __pyx_t_3bpe_6_types_RankVec *) BPE_OUT_OF_LINE;
-    static int __pyx_f_3bpe_10_backtrack_backtrack_encode(struct __pyx_t_3bpe_10_backtrack_Backtrack const *,
-        uint8_t const *, size_t, struct __pyx_t_3bpe_6_types_RankVec *) BPE_OUT_OF_LINE;
-    static size_t __pyx_f_3bpe_5_scan_next_gpt2(uint8_t const *, size_t, size_t) BPE_OUT_OF_LINE;
-    static size_t __pyx_f_3bpe_5_scan_next_cl100k(uint8_t const *, size_t, size_t) BPE_OUT_OF_LINE;
-    static size_t __pyx_f_3bpe_5_scan_next_o200k(uint8_t const *, size_t, size_t) BPE_OUT_OF_LINE;
-    static int __pyx_f_3bpe_6_count_piece_map_add(struct __pyx_t_3bpe_6_count_PieceMap *, uint8_t const *,
-        size_t) BPE_OUT_OF_LINE;
-    """
-
+# What stays out of line, and why: bpe/_c/out_of_line.h.
+cdef extern from "_c/out_of_line.h": pass
 #: The functions kept out of line, by their C names (tests/test_rooms.py looks for each).
 OUT_OF_LINE = ("__pyx_f_3bpe_6_merge_merge_small", "__pyx_f_3bpe_6_merge_merge_large",
                "__pyx_f_3bpe_10_backtrack_backtrack_encode", "__pyx_f_3bpe_5_scan_next_gpt2",
@@ -296,8 +271,6 @@ def unicode_classes_set():
 
 # ---------------------------------------------------------------------------------------
 # The encode loop
-
-
 
 # Pieces are cut and hashed a batch at a time, and the table slots of the whole batch are
 # prefetched before the first lookup: the lookups are bound by cache misses, and the misses
@@ -450,6 +423,12 @@ cdef int batch_text(void* job, Py_ssize_t k, const uint8_t* s, size_t n) noexcep
     return rc
 
 
+cdef bytes image_name(path, const uint8_t[::1] key):
+    if key.shape[0] != 32:
+        raise ValueError(f"the key is 32 bytes, not {key.shape[0]}")
+    return os.fsencode(path)
+
+
 cdef class CoreBPE:
     """Rank table, piece cache and scanner: the compiled part of an Encoding.
 
@@ -501,17 +480,15 @@ cdef class CoreBPE:
                 and self.e.vocab.filter):
             raise MemoryError()
         self.e.vocab.filter_mask = (n_slots // 32 if n_slots >= 32 else 1) - 1
-        if cache_entries:
-            if cache_entries & (cache_entries - 1):
-                raise ValueError(f"cache_entries must be a power of two or 0, got {cache_entries}")
-            if (cache_init(&self.e.caches[0], cache_entries, 64, SHORT_PIECE)
-                    or cache_init(&self.e.caches[1], cache_entries // 2 or 1, 128, CACHE_PIECE)
-                    or cache_init(&self.e.caches[2], cache_entries // 16 or 1, 512, LONG_PIECE)):
-                raise MemoryError()
+        self.start_caches(cache_entries)
+        # Every byte defined (the tables may be saved to a file): empty slots, offsets of holes.
+        memset(self.e.vocab.slots, 0, array_bytes(n_slots, sizeof(Slot)))
+        memset(self.e.vocab.offset, 0, array_bytes(<size_t>self.e.vocab.n_ranks + 1, sizeof(uint64_t)))
         for k in range(n_slots):
             self.e.vocab.slots[k].rank = NO_RANK
-        for k in range(self.e.vocab.n_ranks):
+        for k in range(self.e.vocab.n_ranks + 1):
             self.e.vocab.length[k] = NO_RANK
+        self.e.vocab.blob[table.blob_size] = 0
         for k in range(256):
             self.e.vocab.byte_rank[k] = NO_RANK
         for k in range(65536):
@@ -539,6 +516,46 @@ cdef class CoreBPE:
         if backtrack:
             with nogil:
                 self.e.bt = build_backtrack(&self.e.vocab)
+
+    cdef start_caches(self, size_t cache_entries):
+        if cache_entries & (cache_entries - 1):
+            raise ValueError(f"cache_entries must be a power of two or 0, got {cache_entries}")
+        if caches_init(self.e.caches, cache_entries):
+            raise MemoryError()
+
+    # -- the built tables as a file (bpe/_image.pyx) -----------------------------------------
+
+    def save_image(self, path, const uint8_t[::1] key):
+        """Write the tables to ``path`` under ``key`` (32 bytes: what they are built from)."""
+        cdef bytes name = image_name(path, key)
+        cdef const char* c_name = name
+        cdef int rc
+        with nogil:
+            rc = image_write(c_name, &self.e.vocab, self.e.bt, &key[0])
+        if rc:
+            raise OSError(f"cannot write the engine image {os.fsdecode(name)}")
+
+    @staticmethod
+    def load_image(path, const uint8_t[::1] key, dict special_tokens, int family, size_t cache_entries=32768):
+        """The CoreBPE :meth:`save_image` wrote to ``path`` under ``key``; None if missing or stale."""
+        cdef CoreBPE core = CoreBPE.__new__(CoreBPE)
+        cdef bytes name = image_name(path, key)
+        cdef const char* c_name = name
+        cdef int rc
+        with nogil:
+            rc = image_read(c_name, &core.e.vocab, &core.e.bt, &key[0])
+        if rc == -1:
+            raise MemoryError()
+        if rc:
+            return None  # what was read is freed with core
+        core.family = family
+        core.start_caches(cache_entries)
+        core.special_decoder = {rank: text.encode("utf-8") for text, rank in special_tokens.items()}
+        return core
+
+    def rank_table(self):
+        """The mergeable tokens as a RankTable, in rank order."""
+        return table_of_vocab(&self.e.vocab)
 
     def __dealloc__(self):
         engine_free(&self.e)

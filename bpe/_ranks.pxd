@@ -3,6 +3,7 @@
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 
 from bpe._types cimport rank_t
+from bpe._vocab cimport Vocab
 
 
 cdef class RankTable:
@@ -17,3 +18,6 @@ cdef class RankTable:
 
     cdef int allocate(self, size_t count, size_t blob_size) except -1
     cdef bytes token(self, size_t k)
+
+
+cdef RankTable table_of_vocab(const Vocab* v)

@@ -8,7 +8,7 @@ from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcmp, memcpy, memset
 
 from bpe._types cimport NO_RANK, rank_t
-from bpe._vocab cimport hash_bytes, load_head
+from bpe._vocab cimport Vocab, hash_bytes, load_head
 
 
 cdef signed char B64_VALUE[256]  # the value of each base64 character, -1 for the rest
@@ -256,4 +256,29 @@ cdef bint no_repeats(RankTable t) noexcept nogil:
     free(ranks)
     return ok
 
+
+cdef RankTable table_of_vocab(const Vocab* v):
+    """The tokens of a built token table, in rank order."""
+    cdef RankTable t = RankTable.__new__(RankTable)
+    cdef size_t k = 0, total = 0
+    cdef rank_t r
+    for r in range(v.n_ranks):
+        if v.length[r] != NO_RANK:
+            k += 1
+            total += v.length[r]
+    t.allocate(k, total)
+    k = 0
+    total = 0
+    for r in range(v.n_ranks):
+        if v.length[r] != NO_RANK:
+            memcpy(t.blob + total, v.blob + v.offset[r], v.length[r])
+            t.offset[k] = total
+            t.length[k] = v.length[r]
+            t.rank[k] = r
+            t.max_rank = r
+            total += v.length[r]
+            k += 1
+    t.count = k
+    t.blob_size = total
+    return t
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import functools
+import os
+import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING, AbstractSet, Collection, Literal, Mapping, Sequence
 
 from bpe import _classes, _core, _saved, patterns
@@ -11,7 +14,7 @@ from bpe._pools import shared_pool
 from bpe._ranks import RankTable
 from bpe._special import (common_prefix, fix_surrogates, raise_disallowed_special_token, special_token_regex,
                           valid_text)
-from bpe.load import Ranks
+from bpe.load import Ranks, engine_image_path
 
 if TYPE_CHECKING:
     import numpy as np
@@ -42,11 +45,16 @@ class Encoding:
     ):
         self.name = name
         self._pat_str = pat_str
-        # A Ranks (a named encoding's parsed file) builds the engine from its flat table; the
-        # dict is made when someone reads self._mergeable_ranks.
+        # A Ranks (a named encoding's rank file) gives the engine's tables from the cache, or
+        # builds them from its flat table; the dict is made when someone reads
+        # self._mergeable_ranks.
         self._ranks = mergeable_ranks
         self._special_tokens = special_tokens
-        table = mergeable_ranks.table if isinstance(mergeable_ranks, Ranks) else None
+        self._family = patterns.scanner_family(pat_str)
+        core = table = None
+        if isinstance(mergeable_ranks, Ranks):
+            core = _engine_from_cache(mergeable_ranks, special_tokens, self._family)
+            table = mergeable_ranks.table
         _check_ids(mergeable_ranks, special_tokens, table)
         self.max_token_value = max(
             table.max_rank if table is not None else max(mergeable_ranks.values()),
@@ -63,15 +71,17 @@ class Encoding:
                     f"explicit_n_vocab={explicit_n_vocab} but the largest id is {self.max_token_value}"
                 )
         self._special_token_values = set(special_tokens.values())
-        self._family = patterns.scanner_family(pat_str)
         if self._family:
             _classes.ensure()
         else:
             # A bad pattern fails here. A scanner family's pattern is one of the known ones,
             # compiled only if something asks for the regex (about 0.15 s for o200k's).
             self._split_regex = patterns.compile_pattern(pat_str)
-        self._core_bpe = _core.CoreBPE(table if table is not None else mergeable_ranks,
-                                       special_tokens, self._family)
+        if core is None:
+            core = _core.CoreBPE(table if table is not None else mergeable_ranks, special_tokens, self._family)
+            if isinstance(mergeable_ranks, Ranks):
+                _engine_to_cache(mergeable_ranks, core)
+        self._core_bpe = core
 
     @property
     def _mergeable_ranks(self) -> dict[bytes, int]:
@@ -692,6 +702,38 @@ class Encoding:
 
 def _is_space(token: bytes) -> bool:
     return all(b in b" \n\t" for b in token)
+
+
+def _engine_from_cache(ranks: Ranks, special_tokens: dict[str, int], family: int):
+    """The engine whose tables an earlier process built for these ranks and kept in the
+    cache (``bpe.load.engine_image_path``), or None; the ranks then take their table from it
+    instead of reading the rank file."""
+    path = engine_image_path(ranks.key)
+    if path is None:
+        return None
+    core = _core.CoreBPE.load_image(path, ranks.key, special_tokens, family)
+    if core is not None and not ranks.has_table():
+        ranks.adopt(core.rank_table())
+    return core
+
+
+def _engine_to_cache(ranks: Ranks, core) -> None:
+    """Keep the engine's tables in the cache for the next start (atomically; a cache that
+    cannot be written is passed over: the next start builds the tables again)."""
+    path = engine_image_path(ranks.key)
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.name, suffix=".tmp", delete=False) as f:
+            temporary = Path(f.name)
+        try:
+            core.save_image(temporary, ranks.key)
+            os.replace(temporary, path)
+        finally:
+            temporary.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def _check_ids(mergeable_ranks: Mapping[bytes, int], special_tokens: dict[str, int],

@@ -16,6 +16,12 @@ A named encoding's rank file is looked for, in this order:
 Every candidate is checked against the pinned sha256. A file in ``$BPE_VOCAB_DIR`` or in
 the package that does not match is an error (the user pointed at it, or the install is
 damaged); a cached file that does not match is passed over.
+
+The engine's tables built from a named encoding's file are kept in bpe's cache too, as
+``engines/<sha256 of the file>.v<format>.bin`` (``bpe/_image.pyx``: versioned, for this
+build only, checksummed). A later start reads them instead of the rank file, which it then
+neither reads nor checks. Delete the folder to rebuild; ``BPE_CACHE_DIR=`` (empty) turns
+both caches off.
 """
 
 from __future__ import annotations
@@ -27,9 +33,9 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterator, Mapping, Optional, Union
+from typing import Callable, Iterator, Mapping, Optional, Union
 
-from bpe import _bytes, _json, _ranks
+from bpe import _bytes, _image, _json, _ranks
 from bpe._files import write_atomic
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -92,9 +98,31 @@ class Ranks(Mapping):
     (2, 1, {b'!': 0, b'"': 1})
     """
 
-    def __init__(self, table: _ranks.RankTable):
-        self.table = table
+    def __init__(self, table: Optional[_ranks.RankTable] = None, *,
+                 load: Optional[Callable[[], _ranks.RankTable]] = None, key: Optional[bytes] = None):
+        """``table``, or ``load``, which reads it when first needed; ``key`` (32 bytes, the
+        pinned sha256 of the rank file) names the tables built from it in the cache, so that
+        a start that finds them there need not read the file."""
+        if table is None and load is None:
+            raise TypeError("Ranks needs a table or a function that loads one")
+        self._table = table
+        self._load = load
+        self.key = key
         self._dict: Optional[dict[bytes, int]] = None
+
+    @property
+    def table(self) -> _ranks.RankTable:
+        if self._table is None:
+            self._table = self._load()
+        return self._table
+
+    def has_table(self) -> bool:
+        return self._table is not None
+
+    def adopt(self, table: _ranks.RankTable) -> None:
+        """Take the table from an engine loaded from the cache (the same tokens and ranks as
+        the file the key names), instead of reading the file."""
+        self._table = table
 
     def as_dict(self) -> dict[bytes, int]:
         """The dict (made once, then shared: do not change it)."""
@@ -186,6 +214,15 @@ def cache_dir() -> Optional[Path]:
         folder = os.environ["BPE_CACHE_DIR"]
         return Path(folder) if folder else None
     return Path(os.path.expanduser("~")) / ".cache" / "bpe"
+
+
+def engine_image_path(key: Optional[bytes]) -> Optional[Path]:
+    """Where the engine's built tables for the rank file of sha256 ``key`` are kept
+    (``<bpe cache>/engines/``), or None: no key, or the cache is off."""
+    folder = cache_dir()
+    if key is None or folder is None:
+        return None
+    return folder / "engines" / f"{key.hex()}.v{_image.VERSION}.bin"
 
 
 def tiktoken_cache_path(url: str) -> Optional[Path]:

@@ -42,10 +42,14 @@ GPT2_FILES = {
 
 
 def _ranks(name: str) -> Ranks:
-    """The named rank file's tokens (a read-only mapping; the Encoding builds its engine from
-    the parsed table, and the dict is made only when asked for)."""
+    """The named rank file's tokens (a read-only mapping, read when first needed: an Encoding
+    whose engine is in the cache need not read it; the dict is made only when asked for)."""
     url, sha = RANK_FILES[name]
-    return parse_tiktoken_ranks(fetch_verified(f"{name}.tiktoken", url, sha), f"{name}.tiktoken")
+
+    def load():
+        return parse_tiktoken_ranks(fetch_verified(f"{name}.tiktoken", url, sha), f"{name}.tiktoken").table
+
+    return Ranks(load=load, key=bytes.fromhex(sha))
 
 
 def _gpt2() -> dict[str, Any]:

@@ -25,6 +25,13 @@ _classes.ensure()
 if os.environ.get("BPE_VOCAB_DIR"):
     os.environ["BPE_VOCAB_DIR"] = os.path.abspath(os.environ["BPE_VOCAB_DIR"])
 
+# Engines built for named encodings are kept in bpe's cache; the tests keep theirs in a
+# folder of their own (unless BPE_CACHE_DIR is set), not in the user's.
+if "BPE_CACHE_DIR" not in os.environ:
+    import tempfile
+
+    os.environ["BPE_CACHE_DIR"] = tempfile.mkdtemp(prefix="bpe-test-cache-")
+
 SPECIALS = {
     "o200k_base": {"<|endoftext|>": 199999, "<|endofprompt|>": 200018},
     "cl100k_base": {

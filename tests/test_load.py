@@ -221,7 +221,15 @@ def test_o200k_and_cl100k_work_offline_with_nothing_set(tmp_path):
     lines = run.stdout.splitlines()
     assert lines[:2] == ["[24912, 2375]", "[15339, 1917]"]
     assert lines[2].startswith("OSError cannot find r50k_base.tiktoken") and "downloading" in lines[2]
-    assert not (tmp_path / "cache").exists()
+    # The one thing written: the two engines' built tables, for the next start.
+    from bpe import registry
+
+    written = sorted(p.relative_to(tmp_path / "cache").as_posix() for p in (tmp_path / "cache").rglob("*") if p.is_file())
+    assert written == sorted(f"engines/{registry.RANK_FILES[n][1]}.v{bpe._image.VERSION}.bin"
+                             for n in ("o200k_base", "cl100k_base"))
+    again = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                           cwd=tmp_path, timeout=300)
+    assert again.stdout == run.stdout
 
 
 # The compiled parser (bpe._ranks.RankTable.from_tiktoken) against the line parser it stands

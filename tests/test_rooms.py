@@ -111,7 +111,7 @@ def test_importing_bpe_does_no_work_a_first_call_could_do(tmp_path):
 
 
 def test_the_compiled_modules_stubs_match_them(tmp_path):
-    """stubtest (mypy) holds bpe/_core.pyi, _ranks.pyi, _train.pyi and _trie.pyi to the built modules."""
+    """stubtest (mypy) holds bpe/_core.pyi, _image.pyi, _ranks.pyi, _train.pyi and _trie.pyi to the built modules."""
     pytest.importorskip("mypy", reason="stubtest is mypy's: pip install '.[test]'")
     import sys
 
@@ -121,7 +121,7 @@ def test_the_compiled_modules_stubs_match_them(tmp_path):
         env["MYPYPATH"] = str(PACKAGE.parent)
     run = subprocess.run([sys.executable, "-m", "mypy.stubtest", "--mypy-config-file", str(project / "pyproject.toml"),
                           "--allowlist", str(project / "tools" / "stubtest-allowlist.txt"), "--ignore-unused-allowlist",
-                          "bpe._core", "bpe._ranks", "bpe._train", "bpe._trie"],
+                          "bpe._core", "bpe._image", "bpe._ranks", "bpe._train", "bpe._trie"],
                          capture_output=True, text=True, cwd=tmp_path, timeout=600,
                          env=env)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]

@@ -1,0 +1,33 @@
+/* Prototypes, in Cython's C names, of the room functions bpe/_core.pyx keeps out of line.
+
+   The rooms' functions are all inline (a .pxd can hold no other kind), but inlined into
+   the encode loop the full scanners, the merges, the backtracking encoder and the counter's
+   insertion crowd its registers and code and push the ASCII fast paths out of it. These
+   prototypes tell GCC and Clang to keep them out of line, as they were when they were
+   plain functions of one file; tests/test_rooms.py checks that each name still exists in
+   the built module (a renamed room would leave a name pointing at nothing). */
+#ifndef BPE_OUT_OF_LINE_H
+#define BPE_OUT_OF_LINE_H
+#include <stddef.h>
+#include <stdint.h>
+#if defined(__GNUC__) || defined(__clang__)
+#define BPE_OUT_OF_LINE __attribute__((noinline))
+#else
+#define BPE_OUT_OF_LINE
+#endif
+struct __pyx_t_3bpe_6_vocab_Vocab;
+struct __pyx_t_3bpe_6_types_RankVec;
+struct __pyx_t_3bpe_10_backtrack_Backtrack;
+struct __pyx_t_3bpe_6_count_PieceMap;
+static int __pyx_f_3bpe_6_merge_merge_small(struct __pyx_t_3bpe_6_vocab_Vocab const *, uint8_t const *,
+    size_t, struct __pyx_t_3bpe_6_types_RankVec *) BPE_OUT_OF_LINE;
+static int __pyx_f_3bpe_6_merge_merge_large(struct __pyx_t_3bpe_6_vocab_Vocab const *, uint8_t const *,
+    size_t, struct __pyx_t_3bpe_6_types_RankVec *) BPE_OUT_OF_LINE;
+static int __pyx_f_3bpe_10_backtrack_backtrack_encode(struct __pyx_t_3bpe_10_backtrack_Backtrack const *,
+    uint8_t const *, size_t, struct __pyx_t_3bpe_6_types_RankVec *) BPE_OUT_OF_LINE;
+static size_t __pyx_f_3bpe_5_scan_next_gpt2(uint8_t const *, size_t, size_t) BPE_OUT_OF_LINE;
+static size_t __pyx_f_3bpe_5_scan_next_cl100k(uint8_t const *, size_t, size_t) BPE_OUT_OF_LINE;
+static size_t __pyx_f_3bpe_5_scan_next_o200k(uint8_t const *, size_t, size_t) BPE_OUT_OF_LINE;
+static int __pyx_f_3bpe_6_count_piece_map_add(struct __pyx_t_3bpe_6_count_PieceMap *, uint8_t const *,
+    size_t) BPE_OUT_OF_LINE;
+#endif
