@@ -5,7 +5,8 @@
 # parts live in rooms of their own, each a .pxd of inline functions compiled into this one
 # extension (so that the hot path has no calls through pointers): _vocab (the token table),
 # _merge (BPE by the rule), _backtrack (the linear encoder), _cache (the piece cache),
-# _scan (the scanners), _count (the trainer's piece counts), _text (strs without the GIL);
+# _scan (the scanners), _count (the trainer's piece counts), _text (strs without the GIL),
+# _ints (the id lists' Python ints);
 # the cold table builder is its own module, _trie, and so are the rank-file parser, _ranks,
 # and the tables' file, _image. C helpers are headers in bpe/_c.
 # Compiler directives are set in one place, setup.py (BPE_CYTHON_DEBUG=1 turns checks on).
@@ -25,8 +26,9 @@ from bpe._backtrack cimport (BACKTRACK_SHORT, BACKTRACK_SHORT_UTF8, PAIR_MEMO, B
                              DaSlot, backtrack_encode)
 from bpe._cache cimport (LONG_PIECE, SHORT_PIECE, CACHE_PIECE, PieceCache, cache_entry, cache_find, cache_free,
                          cache_get, cache_put, cache_set, cache_victim, caches_init)
-from bpe._count cimport PieceCount, PieceMap, piece_map_add, piece_map_free
+from bpe._count cimport PieceMap, piece_map_add, piece_map_add_count, piece_map_free, piece_map_init
 from bpe._image cimport image_read, image_write
+from bpe._ints cimport make_shared_ints, vec_to_list
 from bpe._merge cimport merge_any
 from bpe._ranks cimport RankTable, table_of_vocab
 from bpe._port cimport bpe_prefetch, bpe_prefetch_write, table_alloc
@@ -52,80 +54,7 @@ cdef extern from *:
 DEBUG_BUILD = bool(BPE_DEBUG)
 
 
-# Python ints for the ids: BPE gives its most frequent tokens the lowest ranks, so the ints
-# of ranks below SHARED_INTS are made once and shared (an incref instead of an allocation),
-# and for the rest a direct-mapped table keeps the last int made per slot. See
-# docs/performance.md.
-cdef enum:
-    SHARED_INTS = 4096   # shared ints: 128 KiB of objects, in cache
-    RECENT_INTS = 4096   # slots of recently made ints of higher ranks
-    RECENT_SHIFT = 20    # 32 - log2(RECENT_INTS)
-
-cdef extern from *:
-    """
-    #ifdef Py_GIL_DISABLED
-    #define BPE_FREE_THREADED 1
-    #else
-    #define BPE_FREE_THREADED 0
-    #endif
-    """
-    # The recent-int slots are a plain array that the GIL guards; without a GIL every high
-    # rank gets a new int instead.
-    const bint FREE_THREADED "BPE_FREE_THREADED"
-
-cdef extern from "Python.h":
-    PyObject* new_int "PyLong_FromLongLong"(long long value)
-    void list_set_item "PyList_SET_ITEM"(object lst, Py_ssize_t i, PyObject* item)
-    void incref "Py_INCREF"(PyObject* o)
-    void xdecref "Py_XDECREF"(PyObject* o)
-
-cdef PyObject* shared_int[SHARED_INTS]
-cdef PyObject* recent_int[RECENT_INTS]  # NULL, or an int of rank recent_rank[slot]
-cdef rank_t recent_rank[RECENT_INTS]
-
-
-cdef int make_shared_ints() except -1:
-    cdef size_t k
-    for k in range(SHARED_INTS):
-        shared_int[k] = new_int(k)  # kept for the life of the process
-        if shared_int[k] == NULL:
-            raise MemoryError()
-    return 0
-
-
 make_shared_ints()
-
-
-cdef list vec_to_list(const RankVec* v):
-    """The ranks as a Python list of ints (the one place that builds Python objects)."""
-    cdef list out = PyList_New(v.size)
-    cdef size_t k
-    cdef rank_t r
-    cdef uint32_t slot
-    cdef PyObject* item
-    for k in range(v.size):
-        r = v.data[k]
-        if r < SHARED_INTS:
-            item = shared_int[r]
-        elif FREE_THREADED:
-            item = new_int(r)
-            if item == NULL:
-                raise MemoryError()
-            list_set_item(out, k, item)
-            continue
-        else:
-            slot = (r * <uint32_t>0x9E3779B1u) >> RECENT_SHIFT
-            item = recent_int[slot]
-            if item == NULL or recent_rank[slot] != r:
-                item = new_int(r)
-                if item == NULL:
-                    raise MemoryError()  # the list is freed with the exception; NULL items are allowed
-                xdecref(recent_int[slot])
-                recent_int[slot] = item
-                recent_rank[slot] = r
-        incref(item)
-        list_set_item(out, k, item)  # steals the reference
-    return out
 
 
 cdef bytearray vec_to_bytearray(const RankVec* v):
@@ -371,37 +300,69 @@ cdef int count_text(void* job, Py_ssize_t k, const uint8_t* s, size_t n) noexcep
 def count_pieces(list texts, int family):
     """How often each piece occurs in texts (each split on its own by the scanner of
     ``family``): {bytes: count}. Raises UnicodeEncodeError on lone surrogates."""
-    cdef tuple keep = tuple(texts)  # the strs stay alive while the GIL is released
-    cdef Py_ssize_t failed = -1
-    cdef Texts t = Texts(0, NULL, NULL, NULL)
+    cdef PieceCounter counter = PieceCounter(family)
+    counter.add(texts)
+    return counter.to_dict()
+
+
+cdef class PieceCounter:
+    """Piece counts kept in C across calls: :meth:`add` counts texts into it (the GIL
+    released) without a Python object per piece; :meth:`to_dict` makes the dict once, at the
+    end. One thread at a time per counter; :meth:`merge` joins counters of several threads."""
     cdef PieceMap m
-    cdef CountJob job = CountJob(&m, family)
-    cdef uint64_t slot
-    cdef int rc = 0, bad = 0
-    cdef dict out = {}
-    m.mask = 1023
-    m.used = 0
-    m.block = NULL
-    m.slots = <PieceCount*>calloc(1024, sizeof(PieceCount))
-    try:
-        if m.slots == NULL:
-            raise MemoryError()
+    cdef readonly int family
+
+    def __cinit__(self, int family):
         if family not in (FAMILY_GPT2, FAMILY_CL100K, FAMILY_O200K):
             raise ValueError(f"family {family} has no compiled scanner")
-        texts_open(&t, keep)
+        self.family = family
+        if piece_map_init(&self.m):
+            raise MemoryError()
+
+    def __dealloc__(self):
+        piece_map_free(&self.m)
+
+    def __len__(self):
+        return self.m.used
+
+    def add(self, list texts):
+        """Count the pieces of every text. Raises UnicodeEncodeError on lone surrogates."""
+        cdef tuple keep = tuple(texts)  # the strs stay alive while the GIL is released
+        cdef Py_ssize_t failed = -1
+        cdef Texts t = Texts(0, NULL, NULL, NULL)
+        cdef CountJob job = CountJob(&self.m, self.family)
+        cdef int rc = 0, bad = 0
+        try:
+            texts_open(&t, keep)
+            with nogil:
+                rc = texts_run(&t, count_text, &job, &failed, &bad)
+            if failed >= 0:
+                raise_for_utf8(keep[failed], bad)
+            if rc:
+                raise MemoryError()
+        finally:
+            texts_close(&t)
+
+    def merge(self, PieceCounter other):
+        """Add other's counts to this counter's."""
+        cdef uint64_t slot
+        cdef int rc = 0
         with nogil:
-            rc = texts_run(&t, count_text, &job, &failed, &bad)
-        if failed >= 0:
-            raise_for_utf8(keep[failed], bad)
+            for slot in range(other.m.mask + 1):
+                if other.m.slots[slot].p != NULL and rc == 0:
+                    rc = piece_map_add_count(&self.m, other.m.slots[slot].p, other.m.slots[slot].n,
+                                             other.m.slots[slot].count)
         if rc:
             raise MemoryError()
-        for slot in range(m.mask + 1):
-            if m.slots[slot].p != NULL:
-                out[PyBytes_FromStringAndSize(<const char*>m.slots[slot].p, m.slots[slot].n)] = m.slots[slot].count
+
+    def to_dict(self):
+        """{piece bytes: count}."""
+        cdef dict out = {}
+        cdef uint64_t slot
+        for slot in range(self.m.mask + 1):
+            if self.m.slots[slot].p != NULL:
+                out[PyBytes_FromStringAndSize(<const char*>self.m.slots[slot].p, self.m.slots[slot].n)] = self.m.slots[slot].count
         return out
-    finally:
-        texts_close(&t)
-        piece_map_free(&m)
 
 
 cdef struct BatchJob:

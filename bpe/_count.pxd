@@ -79,14 +79,27 @@ cdef inline int piece_map_grow(PieceMap* m) noexcept nogil:
     return 0
 
 
+cdef inline int piece_map_init(PieceMap* m) noexcept nogil:
+    """An empty map (1,024 slots). 0, or -1 out of memory."""
+    memset(m, 0, sizeof(PieceMap))
+    m.mask = 1023
+    m.slots = <PieceCount*>calloc(1024, sizeof(PieceCount))
+    return 0 if m.slots != NULL else -1
+
+
 cdef inline int piece_map_add(PieceMap* m, const uint8_t* p, size_t n) noexcept nogil:
+    return piece_map_add_count(m, p, n, 1)
+
+
+cdef inline int piece_map_add_count(PieceMap* m, const uint8_t* p, size_t n, int64_t count) noexcept nogil:
+    """Add count occurrences of p[:n]. 0, or -1 out of memory."""
     cdef uint64_t h = hash_bytes(p, n, load_head(p, n)), i
     if (m.used + 1) * 2 > m.mask + 1 and piece_map_grow(m):
         return -1
     i = h & m.mask
     while m.slots[i].p != NULL:
         if m.slots[i].h == h and m.slots[i].n == n and memcmp(m.slots[i].p, p, n) == 0:
-            m.slots[i].count += 1
+            m.slots[i].count += count
             return 0
         i = (i + 1) & m.mask
     m.slots[i].p = piece_map_keep(m, p, n)
@@ -94,7 +107,6 @@ cdef inline int piece_map_add(PieceMap* m, const uint8_t* p, size_t n) noexcept 
         return -1
     m.slots[i].h = h
     m.slots[i].n = <uint32_t>n
-    m.slots[i].count = 1
+    m.slots[i].count = count
     m.used += 1
     return 0
-

@@ -236,3 +236,25 @@ def test_one_long_text_is_cut_for_the_counting_threads_and_counts_the_same(monke
     pattern = r"\S+\n\n|\s+|\S+"
     assert list(train_module._batches([text], 5000, False)) == [([text], 1)]
     assert bpe.count_pieces([text], pattern=pattern, num_threads=2) == bpe.count_pieces([text], pattern=pattern, num_threads=1)
+
+
+def test_piece_counters_add_up_across_calls_and_threads():
+    """The trainer's per-thread C counters: counts added over many calls and joined with
+    merge equal one count of everything."""
+    from bpe import _core
+
+    rnd = random.Random(5)
+    words = ["the", " the", "Zoë", " 東京", "\n\n", "  ", "123456", " don't", "é"]
+    texts = ["".join(rnd.choice(words) for _ in range(rnd.randrange(0, 40))) for _ in range(300)]
+    whole = _core.count_pieces(texts, 3)
+    a, b = _core.PieceCounter(3), _core.PieceCounter(3)
+    a.add(texts[:100])
+    a.add(texts[100:150])
+    b.add(texts[150:])
+    a.merge(b)
+    assert a.to_dict() == whole and len(a) == len(whole)
+    assert bpe.count_pieces(texts, pattern="o200k", num_threads=2) == whole
+    with pytest.raises(UnicodeEncodeError):
+        a.add(["fine", "lone \ud800 surrogate"])
+    with pytest.raises(ValueError, match="no compiled scanner"):
+        _core.PieceCounter(0)
