@@ -258,3 +258,33 @@ def test_piece_counters_add_up_across_calls_and_threads():
         a.add(["fine", "lone \ud800 surrogate"])
     with pytest.raises(ValueError, match="no compiled scanner"):
         _core.PieceCounter(0)
+
+
+@given(st.text(alphabet="ab\n \t#é1", max_size=60), st.integers(0, 70))
+@settings(max_examples=500, deadline=None)
+def test_safe_cut_is_the_last_newline_a_letter_follows(text, start):
+    from bpe._chunks import safe_cut
+
+    start = min(start, len(text))
+    want = 0
+    for k in range(len(text) - 1, start - 1, -1):
+        if text[k] == "\n" and k + 1 < len(text) and text[k + 1].isascii() and text[k + 1].isalpha():
+            want = k + 1
+            break
+    assert safe_cut(text, start) == want
+
+
+def test_a_long_stretch_without_cuts_is_read_whole(tmp_path):
+    """12 MB of lines that no letter begins (a #define table, where the reader used to
+    search the whole growing stretch again with every megabyte read): the chunks are the
+    file exactly, cut only at its one safe place."""
+    from bpe import _chunks
+
+    path = tmp_path / "table.h"
+    table = "#define REG_%d 0x%04x\n"
+    path.write_text("start\n" + "".join(table % (k, k) for k in range(500_000)) + "end\n", encoding="utf-8")
+    stats = {"bytes": 0, "replaced": 0}
+    chunks = list(_chunks.read_chunks(path, stats))
+    assert "".join(chunks) == path.read_text(encoding="utf-8")
+    assert len(chunks) == 2 and chunks[1] == "end\n"  # the one cut: before "end"
+    assert stats["bytes"] == path.stat().st_size
