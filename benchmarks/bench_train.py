@@ -141,6 +141,8 @@ def main() -> None:
     parser.add_argument("files", nargs="*")
     parser.add_argument("--vocab-size", type=int, default=32768)
     parser.add_argument("--pattern", default="cl100k", choices=["gpt2", "cl100k", "o200k"])
+    parser.add_argument("--libraries", nargs="+", choices=LIBRARIES, default=LIBRARIES,
+                        help="which to run, in this order (default all; bpe first: the others' merges are compared with its)")
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -161,7 +163,7 @@ def main() -> None:
         print("| library | wall s | CPU s | peak RSS MB | merges equal bpe's | bytes/token held apart |")
         print("|---|---|---|---|---|---|")
         reference = None
-        for lib in LIBRARIES:
+        for lib in args.libraries:
             out = os.path.join(tmp, f"{lib}.ranks")
             proc = subprocess.run(
                 [sys.executable, __file__, "--child", lib, docs_path, str(args.vocab_size), args.pattern, out],
