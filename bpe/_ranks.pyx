@@ -38,23 +38,24 @@ cdef inline size_t skip(const uint8_t* s, size_t q, size_t end, bint space) noex
 
 
 cdef inline ptrdiff_t b64_decode(const uint8_t* s, size_t n, uint8_t* out) noexcept nogil:
-    """Decode s[:n] as base64.b64decode(validate=True) does, into out; the number of bytes,
-    or -1 for what it refuses (and for the empty token, which the rank file refuses)."""
+    """Decode s[:n] when it is canonical base64 (whole quads, or '==' after two characters
+    and '=' after three, with the unused low bits zero), into out; the number of bytes, or
+    -1 for anything else. Python's decoders agree on the canonical form in every version,
+    and not on the rest (3.13 refuses padding after whole quads, which 3.12 ignores): that
+    is left to the line parser, which decodes it as the running Python does."""
     cdef size_t data = 0, k, pads, rem, o = 0
     cdef uint32_t quad
     while data < n and B64_VALUE[s[data]] >= 0:
         data += 1
     pads = n - data
-    if pads > 2 or data == 0:
+    rem = data & 3
+    if data == 0 or rem == 1 or pads != (0 if rem == 0 else 4 - rem):
         return -1
     for k in range(data, n):
         if s[k] != 61:  # '='
             return -1
-    rem = data & 3
-    # Python's decoder ignores padding after whole quads, needs '==' after two characters and
-    # '=' or '==' after three, and refuses one; the bits below the last byte are dropped.
-    if rem == 1 or (rem == 2 and pads != 2) or (rem == 3 and pads == 0):
-        return -1
+    if (rem == 2 and B64_VALUE[s[data - 1]] & 15) or (rem == 3 and B64_VALUE[s[data - 1]] & 3):
+        return -1  # bits below the last byte that are not zero
     k = 0
     while k + 4 <= data:
         quad = ((<uint32_t>B64_VALUE[s[k]] << 18) | (<uint32_t>B64_VALUE[s[k + 1]] << 12)

@@ -233,24 +233,37 @@ def test_o200k_and_cl100k_work_offline_with_nothing_set(tmp_path):
 
 
 # The compiled parser (bpe._ranks.RankTable.from_tiktoken) against the line parser it stands
-# in for: where it accepts, the same dict in the same order; where it declines, the line
-# parser must raise (or, for ranks too sparse for its bitmap, give the dict itself).
+# in for: where it accepts, the same dict in the same order; where the line parser refuses,
+# it declines too. (It also declines what the line parser accepts in some Python versions
+# only, and ranks too sparse for its bitmap; the line parser then gives the dict.)
 
-FIELDS = [b"IQ==", b"Ig==", b"QUJD", b"QUJD==", b"QUJD=", b"QR==", b"QUI=", b"QUI==", b"QUI", b"QQ",
+TOKENS = [b"IQ==", b"Ig==", b"QUJD", b"QUJD==", b"QUJD=", b"QR==", b"QUI=", b"QUI==", b"QUI", b"QQ",
           b"QQ=", b"Q", b"=", b"==", b"===", b"QQ==QQ==", b"Q!==", b"aGVsbG8=", b"////", b"+/+/",
-          b"0", b"1", b"007", b"4294967294", b"4294967295", b"99999999999999999999", b"-1", b"1.5",
-          b"\xd9\xa3", b"", b" ", b"\t", b"\x0b", b"\x0c"]
+          b"\xd9\xa3", b"QUJDRA==", b"QUJDRA=", b"aGk="]
+RANKS = [b"0", b"1", b"2", b"007", b"4294967294", b"4294967295", b"99999999999999999999", b"-1", b"1.5", b"\xd9\xa3"]
+SPACES = [b" ", b"\t", b"\x0b", b"\x0c", b"  ", b" \t"]
 ENDS = [b"\n", b"\r\n", b"\r", b"\n\n", b"\r\r\n"]
 
+# A line is mostly "token rank" with odd spacing (so that whole files parse often enough
+# for the accepting side to be tested), sometimes any run of fields.
+CANONICAL = [b"IQ==", b"Ig==", b"QUJD", b"QUI=", b"aGk=", b"QUJDRA==", b"////", b"+/+/", b"aGVsbG8=", b"eA==",
+             b"eHk=", b"eHl6", b"dw==", b"MTIz"]
+LINE = st.one_of(
+    st.tuples(st.sampled_from([b"", b" "]), st.sampled_from(CANONICAL), st.sampled_from(SPACES),
+              st.integers(0, 40).map(lambda r: b"%d" % r), st.sampled_from([b"", b"\t"])).map(b"".join),
+    st.tuples(st.sampled_from([b"", b" ", b"\t"]), st.sampled_from(TOKENS), st.sampled_from(SPACES),
+              st.sampled_from(RANKS), st.sampled_from([b"", b" ", b"\x0c"])).map(b"".join),
+    st.lists(st.sampled_from(TOKENS + RANKS + SPACES), max_size=4).map(b" ".join),
+)
 
-@given(st.lists(st.tuples(st.lists(st.sampled_from(FIELDS), max_size=4), st.sampled_from(ENDS)), max_size=8),
-       st.booleans())
-@settings(max_examples=1500, deadline=None)
+
+@given(st.lists(st.tuples(LINE, st.sampled_from(ENDS)), max_size=6), st.booleans())
+@settings(max_examples=3000, deadline=None)
 def test_compiled_parser_agrees_with_the_line_parser(lines, final_end):
     from bpe import _ranks
     from bpe.load import _parse_lines
 
-    content = b"".join(b" ".join(fields) + end for fields, end in lines)
+    content = b"".join(line + end for line, end in lines)
     if not final_end:
         content = content.rstrip(b"\r\n")
     table = _ranks.RankTable.from_tiktoken(content)
@@ -262,20 +275,27 @@ def test_compiled_parser_agrees_with_the_line_parser(lines, final_end):
     if table is not None:
         assert list(table.to_dict().items()) == list(expected.items()), content
         assert len(table) == len(expected)
-    else:  # declined a file the line parser accepts: only for sparse ranks
-        assert max(expected.values()) > 4 * len(expected) + (1 << 20), content
 
 
-def test_compiled_parser_takes_what_python_takes():
-    """The compiled parser itself accepts the unusual forms Python's decoder accepts (so the
-    property test above is not passing by declining everything)."""
+def test_compiled_parser_takes_canonical_base64_and_leaves_the_rest():
+    """The compiled parser accepts canonical base64 with any spacing and line ends (so the
+    property test above is not passing by declining everything), and declines the forms
+    Python's versions decode differently (3.13 refuses padding after whole quads, 3.12
+    ignores it), which the line parser then reads as the running Python does."""
     from bpe import _ranks
-    from bpe.load import _parse_lines
+    from bpe.load import _parse_lines, parse_tiktoken_bpe
 
-    content = b"QUJD== 0\r\nQR== 1\rQUI= 2\x0b\x0c\n\n aGk=\t\x0b 0003\nQUJDRA== 4"
+    content = b"QUJD 0\r\nQQ== 1\rQUI= 2\x0b\x0c\n\n aGk=\t\x0b 0003\nQUJDRA== 4"
     table = _ranks.RankTable.from_tiktoken(content)
     assert table is not None
     assert table.to_dict() == _parse_lines(content, "f") == {b"ABC": 0, b"A": 1, b"AB": 2, b"hi": 3, b"ABCD": 4}
+    for odd in (b"QUJD== 0", b"QUJD= 0", b"QUI== 0", b"QR== 0", b"QUJ= 0"):
+        assert _ranks.RankTable.from_tiktoken(odd) is None, odd
+        try:
+            expected = _parse_lines(odd, "f")
+        except ValueError:
+            continue
+        assert parse_tiktoken_bpe(odd) == expected  # the line parser's answer, whatever it is
 
 
 def test_a_named_encoding_makes_its_dict_only_when_asked():
