@@ -13,11 +13,10 @@
 
 import os
 
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.list cimport PyList_New
 from cpython.number cimport PyNumber_Index
 from cpython.ref cimport PyObject
-from cpython.sequence cimport PySequence_Check
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy, memset
@@ -26,15 +25,17 @@ from bpe._backtrack cimport (BACKTRACK_SHORT, BACKTRACK_SHORT_UTF8, PAIR_MEMO, B
                              DaSlot, backtrack_encode)
 from bpe._cache cimport (LONG_PIECE, SHORT_PIECE, CACHE_PIECE, PieceCache, cache_entry, cache_find, cache_free,
                          cache_get, cache_put, cache_set, cache_victim, caches_init)
+from bpe._decode cimport decode_ids
 from bpe._count cimport PieceMap, piece_map_add, piece_map_add_count, piece_map_free, piece_map_init
 from bpe._image cimport image_read, image_write
 from bpe._ints cimport make_shared_ints, vec_to_list
 from bpe._merge cimport merge_any
 from bpe._ranks cimport RankTable, table_of_vocab
 from bpe._port cimport bpe_prefetch, bpe_prefetch_write, table_alloc
+from bpe._pretok cimport (SIMD_AVX2, SIMD_NEON, SIMD_NONE, SIMD_SCALAR, SIMD_SSE2, BpeMasks, ScanWindow,
+                          classify, next_piece, simd_best, simd_get, simd_set, simd_supported, window_init)
 from bpe._scan cimport (B_HIGH, B_OTHER, BYTE_CLASS, C_L, C_LO, C_N, C_UP, C_WS, FAMILY_CL100K,
-                        FAMILY_GPT2, FAMILY_O200K, UCLASS,
-                        cl100k_ascii, next_cl100k, next_gpt2, next_o200k, o200k_ascii)
+                        FAMILY_GPT2, FAMILY_O200K, UCLASS)
 from bpe._text cimport (BpeUtf8, PyUnicode_AsUTF8AndSize, Texts, bpe_utf8_ready, bpe_utf8_write,
                         raise_for_utf8, texts_close, texts_open, texts_run)
 from bpe._trie cimport build_backtrack, free_backtrack
@@ -72,25 +73,6 @@ OUT_OF_LINE = ("__pyx_f_3bpe_6_merge_merge_small", "__pyx_f_3bpe_6_merge_merge_l
                "__pyx_f_3bpe_10_backtrack_backtrack_encode", "__pyx_f_3bpe_5_scan_next_gpt2",
                "__pyx_f_3bpe_5_scan_next_cl100k", "__pyx_f_3bpe_5_scan_next_o200k",
                "__pyx_f_3bpe_6_count_piece_map_add")
-
-
-# The ASCII fast paths are inlined here and the full scanners called when they decline:
-# a full scanner's call and register saves cost as much as the fast path itself.
-cdef inline size_t next_piece(int family, const uint8_t* s, size_t i, size_t n) noexcept nogil:
-    cdef ptrdiff_t e
-    if family == FAMILY_O200K:
-        if s[i] < 0x80:
-            e = o200k_ascii(s, i, n)
-            if e >= 0:
-                return e
-        return next_o200k(s, i, n)
-    if family == FAMILY_CL100K:
-        if s[i] < 0x80:
-            e = cl100k_ascii(s, i, n)
-            if e >= 0:
-                return e
-        return next_cl100k(s, i, n)
-    return next_gpt2(s, i, n)
 
 
 # ---------------------------------------------------------------------------------------
@@ -199,6 +181,68 @@ def unicode_classes_set():
 
 
 # ---------------------------------------------------------------------------------------
+# The classifier the scanners' ASCII paths read (bpe/_c/simd.h)
+
+#: Classifier levels by name: "none" reads bytes one at a time (bpe/_scan.pxd only);
+#: "scalar" is the masks' reference table walk (for tests); the rest are vector units.
+SIMD_LEVELS = {"none": SIMD_NONE, "scalar": SIMD_SCALAR, "sse2": SIMD_SSE2, "avx2": SIMD_AVX2,
+               "neon": SIMD_NEON}
+_SIMD_NAMES = {level: name for name, level in SIMD_LEVELS.items()}
+
+
+def simd_levels():
+    """The levels this build and CPU run, fastest last (the default is the fastest)."""
+    return [name for name, level in SIMD_LEVELS.items() if simd_supported(level)]
+
+
+def simd_level():
+    """The level the scanners use now."""
+    return _SIMD_NAMES[simd_get()]
+
+
+def set_simd_level(str name):
+    """Use the classifier ``name`` (one of :func:`simd_levels`) for every text scanned from
+    now on, in every thread; returns the level it replaces. For tests and benchmarks:
+    every level cuts the same pieces."""
+    if name not in SIMD_LEVELS:
+        raise ValueError(f"unknown SIMD level {name!r}: expected one of {', '.join(SIMD_LEVELS)}")
+    if not simd_supported(SIMD_LEVELS[name]):
+        raise ValueError(f"SIMD level {name!r} is not available on this build and CPU "
+                         f"(available: {', '.join(simd_levels())})")
+    old = simd_level()
+    simd_set(SIMD_LEVELS[name])
+    return old
+
+
+def class_masks(const uint8_t[::1] block, str level):
+    """The class masks of 64 bytes at ``level``, by class name (for tests): bit j is byte j."""
+    cdef BpeMasks m
+    if block.shape[0] != 64:
+        raise ValueError(f"a block is 64 bytes, not {block.shape[0]}")
+    if level not in SIMD_LEVELS or SIMD_LEVELS[level] == SIMD_NONE or not simd_supported(SIMD_LEVELS[level]):
+        raise ValueError(f"SIMD level {level!r} has no classifier on this build and CPU")
+    classify(SIMD_LEVELS[level], &block[0], &m)
+    return {"upper": m.upper, "lower": m.lower, "digit": m.digit, "space": m.space, "high": m.high,
+            "other": m.other, "newline": m.newline, "slash": m.slash, "blank": m.blank}
+
+
+def _simd_from_environment():
+    """BPE_SIMD=none|scalar|sse2|avx2|neon forces a level (to rule the vector code in or out
+    when something looks wrong); unset or empty, the fastest this CPU runs."""
+    import warnings
+    name = os.environ.get("BPE_SIMD", "").strip().lower()
+    simd_set(simd_best())
+    if name:
+        try:
+            set_simd_level(name)
+        except ValueError as err:
+            warnings.warn(f"BPE_SIMD is ignored: {err}", RuntimeWarning, stacklevel=2)
+
+
+_simd_from_environment()
+
+
+# ---------------------------------------------------------------------------------------
 # The encode loop
 
 # Pieces are cut and hashed a batch at a time, and the table slots of the whole batch are
@@ -219,12 +263,14 @@ cdef int encode_text(const Engine* e, int family, const uint8_t* s, size_t n, Ra
     cdef size_t i = 0, k, m, length
     cdef int rc
     cdef const Vocab* v = &e.vocab
+    cdef ScanWindow w
+    window_init(&w)
     while i < n:
         # 1. cut a batch of pieces, hash them, prefetch their slots
         m = 0
         start[0] = i
         while m < BATCH and i < n:
-            i = next_piece(family, s, i, n)
+            i = next_piece(family, s, i, n, &w)
             length = i - start[m]
             maybe[m] = False
             if length >= 3 and (length <= v.max_len or length <= LONG_PIECE):
@@ -290,8 +336,10 @@ cdef int count_text(void* job, Py_ssize_t k, const uint8_t* s, size_t n) noexcep
     cdef CountJob* c = <CountJob*>job
     cdef size_t i = 0, end
     cdef int rc = 0
+    cdef ScanWindow w
+    window_init(&w)
     while i < n and rc == 0:
-        end = next_piece(c.family, s, i, n)
+        end = next_piece(c.family, s, i, n, &w)
         rc = piece_map_add(c.map, s + i, end - i)
         i = end
     return rc
@@ -676,16 +724,32 @@ cdef class CoreBPE:
         """Whether pieces of 13 bytes and more use the backtracking encoder (else merging)."""
         return self.e.bt != NULL
 
+    def count_cuts(self, const uint8_t[::1] data):
+        """How many pieces the family scanner cuts UTF-8 ``data`` into, ranks left out (for
+        benchmarks/bench_scan.py: the scanner's own speed)."""
+        cdef size_t n = data.shape[0], i = 0, c = 0
+        cdef ScanWindow w
+        if self.family == 0:
+            raise ValueError("this encoding has no compiled scanner")
+        window_init(&w)
+        with nogil:
+            while i < n:
+                i = next_piece(self.family, &data[0], i, n, &w)
+                c += 1
+        return c
+
     def split(self, str text):
         """The pieces the family scanner cuts ``text`` into (for tests and inspection)."""
         cdef Py_ssize_t n
         cdef const uint8_t* s = <const uint8_t*>PyUnicode_AsUTF8AndSize(text, &n)
         cdef size_t i = 0, e
         cdef list out = []
+        cdef ScanWindow w
         if self.family == 0:
             raise ValueError("this encoding has no compiled scanner")
+        window_init(&w)
         while i < <size_t>n:
-            e = next_piece(self.family, s, i, n)
+            e = next_piece(self.family, s, i, n, &w)
             out.append((<const char*>s)[i:e].decode("utf-8"))
             i = e
         return out
@@ -705,49 +769,7 @@ cdef class CoreBPE:
         Each id is converted once (``__index__``, as tiktoken does) into a C array before
         anything is sized or copied, from a snapshot of ``tokens``: Python code that an id's
         conversion runs cannot change what is copied."""
-        cdef list ids
-        cdef Py_ssize_t count, k
-        cdef size_t total = 0, pos = 0
-        cdef uint32_t* c_ids = NULL
-        cdef uint32_t t
-        cdef object item
-        cdef bytes special
-        cdef bytes result
-        cdef char* dst
-        if isinstance(tokens, str) or not PySequence_Check(tokens):
-            raise TypeError(f"'{type(tokens).__name__}' object is not an instance of 'Sequence'")
-        ids = list(tokens)
-        count = len(ids)
-        c_ids = <uint32_t*>malloc((count + 1) * sizeof(uint32_t))
-        if c_ids == NULL:
-            raise MemoryError()
-        try:
-            for k in range(count):
-                item = ids[k]
-                c_ids[k] = item if type(item) is int else PyNumber_Index(item)  # 1.5: TypeError
-            for k in range(count):
-                t = c_ids[k]
-                if t < self.e.vocab.n_ranks and self.e.vocab.length[t] != NO_RANK:
-                    total += self.e.vocab.length[t]
-                else:
-                    special = self.special_decoder.get(t)
-                    if special is None:
-                        raise KeyError(f"Invalid token for decoding: {t}")
-                    total += len(special)
-            result = PyBytes_FromStringAndSize(NULL, total)
-            dst = PyBytes_AS_STRING(result)
-            for k in range(count):
-                t = c_ids[k]
-                if t < self.e.vocab.n_ranks and self.e.vocab.length[t] != NO_RANK:
-                    memcpy(dst + pos, self.e.vocab.blob + self.e.vocab.offset[t], self.e.vocab.length[t])
-                    pos += self.e.vocab.length[t]
-                else:
-                    special = self.special_decoder[t]
-                    memcpy(dst + pos, <const char*>special, len(special))
-                    pos += len(special)
-            return result
-        finally:
-            free(c_ids)
+        return decode_ids(&self.e.vocab, self.special_decoder, tokens)
 
     def decode_single_token_bytes(self, token):
         cdef uint32_t t = PyNumber_Index(token)

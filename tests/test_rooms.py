@@ -95,6 +95,22 @@ def test_the_functions_kept_out_of_line_exist_under_their_c_names():
         assert name.lstrip("_") in names, f"{name} is not in {Path(_core.__file__).name}"
 
 
+def test_the_functions_forced_inline_are_room_functions_under_their_c_names():
+    """bpe/_c/out_of_line.h forces some room functions inline by their C names; a renamed
+    function would leave its prototype naming nothing (a warning, not an error)."""
+    import re
+
+    header = (SOURCES / "_c" / "out_of_line.h").read_text(encoding="utf-8")
+    forced = re.findall(r"static \w+ (__pyx_f_3bpe_\d+(_\w+))\([^;]*\) BPE_IN_LINE;", header)
+    assert len(forced) >= 4, forced
+    for cname, _ in forced:
+        match = re.fullmatch(r"__pyx_f_3bpe_(\d+)(\w+)", cname)
+        size, rest = int(match.group(1)), match.group(2)
+        module, function = rest[:size], rest[size + 1:]
+        source = (SOURCES / f"{module}.pxd").read_text(encoding="utf-8")
+        assert re.search(rf"^cdef inline \w+\*? ?{function}\(", source, re.M), cname
+
+
 def test_the_family_ids_and_class_bits_come_from_one_place():
     assert {f.name.lower(): f.value for f in patterns.Family if f} == _core.FAMILIES
     assert patterns.scanner_family(patterns.O200K_PATTERN) is patterns.Family.O200K

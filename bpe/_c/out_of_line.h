@@ -12,8 +12,10 @@
 #include <stdint.h>
 #if defined(__GNUC__) || defined(__clang__)
 #define BPE_OUT_OF_LINE __attribute__((noinline))
+#define BPE_IN_LINE __attribute__((always_inline))
 #else
 #define BPE_OUT_OF_LINE
+#define BPE_IN_LINE
 #endif
 struct __pyx_t_3bpe_6_vocab_Vocab;
 struct __pyx_t_3bpe_6_types_RankVec;
@@ -28,6 +30,20 @@ static int __pyx_f_3bpe_10_backtrack_backtrack_encode(struct __pyx_t_3bpe_10_bac
 static size_t __pyx_f_3bpe_5_scan_next_gpt2(uint8_t const *, size_t, size_t) BPE_OUT_OF_LINE;
 static size_t __pyx_f_3bpe_5_scan_next_cl100k(uint8_t const *, size_t, size_t) BPE_OUT_OF_LINE;
 static size_t __pyx_f_3bpe_5_scan_next_o200k(uint8_t const *, size_t, size_t) BPE_OUT_OF_LINE;
+/* And the other way: the piece cutter and its ASCII paths, inlined into each loop that cuts
+   pieces (GCC would keep them out of line for their size; the calls and their register
+   saves cost 10-20% of a warm pass). */
+struct __pyx_t_3bpe_7_pretok_ScanWindow;
+static size_t __pyx_f_3bpe_7_pretok_next_piece(int, uint8_t const *, size_t, size_t,
+    struct __pyx_t_3bpe_7_pretok_ScanWindow *) BPE_IN_LINE;
+static ptrdiff_t __pyx_f_3bpe_7_pretok_masked_piece(struct __pyx_t_3bpe_7_pretok_ScanWindow const *,
+    uint8_t const *, size_t, size_t) BPE_IN_LINE;
+static ptrdiff_t __pyx_f_3bpe_5_scan_o200k_ascii(uint8_t const *, size_t, size_t) BPE_IN_LINE;
+static ptrdiff_t __pyx_f_3bpe_5_scan_cl100k_ascii(uint8_t const *, size_t, size_t) BPE_IN_LINE;
+static ptrdiff_t __pyx_f_3bpe_5_scan_ascii_start(uint8_t const *, size_t, size_t, int, size_t *) BPE_IN_LINE;
+static ptrdiff_t __pyx_f_3bpe_5_scan_ascii_space(uint8_t const *, size_t, size_t, int) BPE_IN_LINE;
+static ptrdiff_t __pyx_f_3bpe_7_pretok_masked_space(struct __pyx_t_3bpe_7_pretok_ScanWindow const *, unsigned int) BPE_IN_LINE;
+static ptrdiff_t __pyx_f_3bpe_7_pretok_masked_other(struct __pyx_t_3bpe_7_pretok_ScanWindow const *, unsigned int) BPE_IN_LINE;
 static int __pyx_f_3bpe_6_count_piece_map_add(struct __pyx_t_3bpe_6_count_PieceMap *, uint8_t const *,
     size_t) BPE_OUT_OF_LINE;
 #endif

@@ -1,4 +1,4 @@
-/* Portability: byte order, forced inlining, prefetch, count-trailing-zeros and the atomics
+/* Portability: byte order, forced inlining, prefetch, the lowest and highest set bit, and the atomics
    the engine uses, for GCC and Clang (their builtins), MSVC (its intrinsics) and any other
    C11 compiler (<stdatomic.h>). Everything else in bpe/_c includes this first. */
 #ifndef BPE_PORT_H
@@ -52,6 +52,19 @@ BPE_ALWAYS_INLINE unsigned bpe_ctz64(uint64_t x) { unsigned long i; _BitScanForw
 BPE_ALWAYS_INLINE unsigned bpe_ctz64(uint64_t x) {
     unsigned n = 0;
     while (!(x & 1)) { x >>= 1; n++; }
+    return n;
+}
+#endif
+
+/* ---- index of the highest set bit of a nonzero word -------------------------------------- */
+#if defined(__GNUC__) || defined(__clang__)
+BPE_ALWAYS_INLINE unsigned bpe_msb64(uint64_t x) { return 63u - (unsigned)__builtin_clzll(x); }
+#elif defined(_MSC_VER) && (defined(_M_X64) || defined(_M_ARM64))
+BPE_ALWAYS_INLINE unsigned bpe_msb64(uint64_t x) { unsigned long i; _BitScanReverse64(&i, x); return (unsigned)i; }
+#else
+BPE_ALWAYS_INLINE unsigned bpe_msb64(uint64_t x) {
+    unsigned n = 63;
+    while (!(x >> 63)) { x <<= 1; n--; }
     return n;
 }
 #endif

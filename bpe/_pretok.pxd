@@ -1,0 +1,165 @@
+# Bulk pretokenization: where the next piece ends, for the encode loop, the trainer's
+# counting and split(). The o200k scanner's ASCII path reads class masks made 64 bytes at a
+# time (bpe/_c/simd.h: SSE2, AVX2 or NEON) instead of one byte at a time: a run's end is one
+# count of trailing zeros, and a word's two runs (capitals, then small letters) no longer
+# end in two mispredicted loop exits. Where the masks cannot tell (a piece that reaches the
+# window's end, the last 63 bytes of a text) the byte-at-a-time ASCII path of bpe/_scan.pxd
+# decides, and where a non-ASCII code point could change the piece, the full scanner, as
+# before. cl100k keeps the byte path: its words are one run, which bpe_ascii_run already
+# reads eight bytes at a time, and the masks only added their cost there
+# (docs/performance.md). tests/test_simd.py holds every level to `regex`.
+
+from libc.stdint cimport uint8_t, uint64_t
+
+from bpe._scan cimport (FAMILY_CL100K, FAMILY_O200K, cl100k_ascii, contraction, next_cl100k,
+                        next_gpt2, next_o200k, o200k_ascii)
+
+cdef extern from "_c/simd.h":
+    ctypedef struct BpeMasks:
+        uint64_t upper
+        uint64_t lower
+        uint64_t digit
+        uint64_t space
+        uint64_t high
+        uint64_t other
+        uint64_t newline
+        uint64_t slash
+        uint64_t blank
+    enum:
+        SIMD_NONE "BPE_SIMD_NONE"
+        SIMD_SCALAR "BPE_SIMD_SCALAR"
+        SIMD_SSE2 "BPE_SIMD_SSE2"
+        SIMD_AVX2 "BPE_SIMD_AVX2"
+        SIMD_NEON "BPE_SIMD_NEON"
+    int simd_get "bpe_simd_get"() noexcept nogil
+    void simd_set "bpe_simd_set"(int level) noexcept nogil
+    int simd_supported "bpe_simd_supported"(int level) noexcept nogil
+    int simd_best "bpe_simd_best"() noexcept nogil
+    void classify "bpe_classify"(int level, const uint8_t* p, BpeMasks* m) noexcept nogil
+    unsigned run_end "bpe_run_end"(uint64_t mask, unsigned o) noexcept nogil
+    unsigned msb64 "bpe_msb64"(uint64_t x) noexcept nogil
+
+cdef enum:
+    WINDOW = 64  # bytes per set of masks
+    REFILL = 48  # a piece that starts this far into the window gets masks of its own: the
+                 # ASCII paths look at most 3 bytes past a piece's first, and a run read from
+                 # the masks may go 32 bytes before it reaches the window's end
+
+# masked_piece's answers besides a piece's end:
+cdef enum:
+    FULL_SCAN = -1  # a non-ASCII code point may change the piece
+    BYTE_SCAN = -2  # the piece reaches the window's end
+
+cdef struct ScanWindow:
+    size_t base     # where the masks start in the text
+    bint valid      # masks are there (none yet, or too near the text's end for 64 bytes)
+    int level       # the classifier (SIMD_NONE: the byte-at-a-time paths only)
+    BpeMasks m
+
+
+cdef inline void window_init(ScanWindow* w) noexcept nogil:
+    """A window for a new text, with the classifier chosen for this process."""
+    w.base = 0
+    w.valid = False
+    w.level = simd_get()
+
+
+cdef inline bint bit(uint64_t mask, unsigned j) noexcept nogil:
+    return (mask >> j) & 1
+
+
+cdef inline ptrdiff_t masked_other(const ScanWindow* w, unsigned q) noexcept nogil:
+    """' ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*', its run going on from bit q."""
+    q = run_end(w.m.other, q)
+    if q == WINDOW:
+        return BYTE_SCAN
+    if bit(w.m.high, q):
+        return FULL_SCAN
+    q = run_end(w.m.newline | w.m.slash, q)
+    if q == WINDOW:
+        return BYTE_SCAN
+    return w.base + q
+
+
+cdef inline ptrdiff_t masked_space(const ScanWindow* w, unsigned o) noexcept nogil:
+    """The white-space alternatives from the white space at bit o: up to the end of the
+    run's last \\r or \\n, else all but its last code point, else the one (the end of the
+    text, where o200k_space answers otherwise, is never inside a window)."""
+    cdef unsigned e = run_end(w.m.space, o)
+    cdef uint64_t nl
+    if e == WINDOW:
+        return BYTE_SCAN
+    if bit(w.m.high, e):
+        return FULL_SCAN  # the run may go on through a non-ASCII space
+    nl = w.m.newline & (((<uint64_t>1) << e) - 1) & ~(((<uint64_t>1) << o) - 1)
+    if nl:
+        return w.base + msb64(nl) + 1
+    if e - 1 > o:
+        return w.base + e - 1
+    return w.base + e
+
+
+cdef inline ptrdiff_t masked_piece(const ScanWindow* w, const uint8_t* s, size_t i,
+                                   size_t n) noexcept nogil:
+    """The end of the o200k piece at i (ASCII, less than REFILL bytes into the window), read
+    from the masks as bpe/_scan.pxd's o200k_ascii reads the bytes."""
+    cdef unsigned o = <unsigned>(i - w.base), k, r
+    cdef uint64_t letters = w.m.upper | w.m.lower
+    if bit(w.m.digit, o):  # \p{N}{1,3}
+        r = run_end(w.m.digit, o) - o
+        if r >= 3:
+            return i + 3
+        return FULL_SCAN if bit(w.m.high, o + r) else <ptrdiff_t>(i + r)
+    k = o
+    if not bit(letters, o):
+        if bit(w.m.space, o):
+            if bit(w.m.newline, o):
+                return masked_space(w, o)
+            if bit(w.m.high, o + 1):
+                return FULL_SCAN
+            if not bit(letters, o + 1):
+                if bit(w.m.blank, o) and bit(w.m.other, o + 1):
+                    return masked_other(w, o + 2)
+                return masked_space(w, o)
+        elif not bit(letters, o + 1):
+            return masked_other(w, o + 1)
+        k = o + 1  # the one-code-point prefix of the letters
+    k = run_end(w.m.upper, k)  # [A-Z]*[a-z]*: ASCII letters are UP or LO, never both
+    if k == WINDOW:
+        return BYTE_SCAN
+    k = run_end(w.m.lower, k)
+    if k == WINDOW:
+        return BYTE_SCAN
+    if bit(w.m.high, k):
+        return FULL_SCAN
+    if s[w.base + k] == 39:  # an apostrophe: maybe a contraction
+        return contraction(s, w.base + k, n, True)
+    return w.base + k
+
+
+# The ASCII paths are inlined here and the full scanners called when they decline: a full
+# scanner's call and register saves cost as much as the fast path itself.
+cdef inline size_t next_piece(int family, const uint8_t* s, size_t i, size_t n,
+                              ScanWindow* w) noexcept nogil:
+    """Where the piece that starts at byte i of s[:n] ends (w: window_init for each text)."""
+    cdef ptrdiff_t e
+    cdef bint o200k = family == FAMILY_O200K
+    if not o200k and family != FAMILY_CL100K:
+        return next_gpt2(s, i, n)
+    if s[i] < 0x80:
+        if o200k and w.level != SIMD_NONE:
+            if not w.valid or i - w.base >= REFILL:
+                w.valid = n - i >= WINDOW
+                if w.valid:
+                    classify(w.level, s + i, &w.m)
+                    w.base = i
+            if w.valid:
+                e = masked_piece(w, s, i, n)
+                if e >= 0:
+                    return e
+                if e == FULL_SCAN:
+                    return next_o200k(s, i, n)
+        e = o200k_ascii(s, i, n) if o200k else cl100k_ascii(s, i, n)
+        if e >= 0:
+            return e
+    return next_o200k(s, i, n) if o200k else next_cl100k(s, i, n)
