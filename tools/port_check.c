@@ -3,10 +3,12 @@
 #include "../bpe/_c/port.h"
 #include "../bpe/_c/alloc.h"
 #include "../bpe/_c/scan.h"
+#include "../bpe/_c/simd.h"
 
 int bpe_port_check(uint32_t* word, uint64_t* wide, uint8_t* tag, const uint8_t* text, size_t n) {
     uint32_t seq = bpe_load_acquire(word);
     size_t ln = 0;
+    BpeMasks masks;
     void* table = bpe_table_alloc(1 << 22);
     void* scratch = bpe_scratch_alloc(1 << 21);
     scratch = bpe_scratch_grow(scratch, 1 << 22);
@@ -22,5 +24,8 @@ int bpe_port_check(uint32_t* word, uint64_t* wide, uint8_t* tag, const uint8_t* 
     bpe_store_release(word, seq + 2);
     bpe_table_free(table, 1 << 22);
     bpe_scratch_free(scratch);
-    return (int)(bpe_cls_at(text, 0, &ln) + bpe_ascii_run(text, 0, n, 1) + bpe_byte_class[text[0]]);
+    bpe_simd_set(bpe_simd_best());
+    bpe_classify(bpe_simd_get(), text, &masks);  /* text: 64 bytes or more */
+    return (int)(bpe_cls_at(text, 0, &ln) + bpe_ascii_run(text, 0, n, 1) + bpe_byte_class[text[0]]
+                 + bpe_run_end(masks.lower, 0) + bpe_msb64(masks.high | 1));
 }

@@ -11,21 +11,24 @@
 
 #include "port.h"
 
-#if defined(__x86_64__) || defined(_M_X64)
+/* The vector levels need the intrinsics headers of GCC, Clang or MSVC; any other compiler
+   gets the byte-at-a-time paths. */
+#if defined(__GNUC__) || defined(__clang__) || defined(_MSC_VER)
+#  define BPE_KNOWN_COMPILER 1
+#endif
+#if BPE_KNOWN_COMPILER && (defined(__x86_64__) || defined(_M_X64))
 #  define BPE_X86_64 1
 #  include <emmintrin.h>
-#  if defined(__GNUC__) || defined(__clang__)
-#    include <immintrin.h>
-#    define BPE_HAVE_AVX2 1
-#    define BPE_TARGET_AVX2 __attribute__((target("avx2")))
-#  elif defined(_MSC_VER)
-#    include <immintrin.h>
+#  include <immintrin.h>
+#  define BPE_HAVE_AVX2 1
+#  if defined(_MSC_VER) && !defined(__clang__)
 #    include <intrin.h>
-#    define BPE_HAVE_AVX2 1
 #    define BPE_TARGET_AVX2
+#  else
+#    define BPE_TARGET_AVX2 __attribute__((target("avx2")))
 #  endif
 #endif
-#if defined(__aarch64__) || defined(_M_ARM64)
+#if BPE_KNOWN_COMPILER && (defined(__aarch64__) || defined(_M_ARM64))
 #  define BPE_HAVE_NEON 1
 #  include <arm_neon.h>
 #endif
