@@ -20,6 +20,7 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
 from bpe._heap cimport Heap, heap_pop, heap_push
+from bpe._port cimport bpe_prefetch
 from bpe._types cimport grow
 
 
@@ -29,6 +30,7 @@ cdef struct PairEntry:
     uint32_t* words     # indices of the pieces holding the pair (may repeat or be stale)
     uint32_t n_words
     uint32_t cap_words
+    uint32_t stamp      # the merge (+ 1) that last put this pair in the touched list
 
 
 cdef extern from *:
@@ -143,8 +145,9 @@ cdef struct KeyVec:
 
 
 cdef inline int bump(_PairMap pairs, uint32_t left, uint32_t right, int64_t delta,
-                     uint32_t word, KeyVec* touched) noexcept nogil:
-    """Add delta to a pair's count; a gaining pair records the piece and is marked touched."""
+                     uint32_t word, KeyVec* touched, uint32_t stamp) noexcept nogil:
+    """Add delta to a pair's count; a gaining pair records the piece and is marked touched
+    (once per merge: each touched pair gets one new heap entry, not one per occurrence)."""
     cdef uint64_t key = (<uint64_t>left << 32) | right
     cdef PairEntry* e = pairs.get(key, delta > 0)
     cdef uint64_t* data
@@ -154,6 +157,9 @@ cdef inline int bump(_PairMap pairs, uint32_t left, uint32_t right, int64_t delt
     if delta > 0:
         if add_word(e, word):
             return -1
+        if e.stamp == stamp:
+            return 0
+        e.stamp = stamp
         if touched.size == touched.cap:
             data = <uint64_t*>grow(touched.data, &touched.cap, sizeof(uint64_t), 256)
             if data == NULL:
@@ -173,6 +179,8 @@ def train_merges(list pieces, list counts, size_t n_merges, progress=None, int64
     """
     cdef size_t n_words = len(pieces), w, k, step, t
     cdef uint32_t** ids = <uint32_t**>malloc((n_words + 1) * sizeof(uint32_t*))
+    cdef uint32_t* flat = NULL
+    cdef size_t total
     cdef uint32_t* lengths = <uint32_t*>malloc((n_words + 1) * sizeof(uint32_t))
     cdef int64_t* weights = <int64_t*>malloc((n_words + 1) * sizeof(int64_t))
     cdef uint32_t* seen = <uint32_t*>malloc((n_words + 1) * sizeof(uint32_t))
@@ -181,7 +189,7 @@ def train_merges(list pieces, list counts, size_t n_merges, progress=None, int64
     cdef Heap heap
     cdef PairEntry* e
     cdef uint64_t key
-    cdef uint32_t a, b, c, n, i, j, word, idx
+    cdef uint32_t a, b, c, n, i, j, word, idx, stamp
     cdef uint32_t* seq
     cdef int64_t count, weight
     cdef const unsigned char* data
@@ -193,14 +201,21 @@ def train_merges(list pieces, list counts, size_t n_merges, progress=None, int64
         raise MemoryError()
     memset(ids, 0, (n_words + 1) * sizeof(uint32_t*))
     try:
-        # 1. pieces as id arrays
+        # 1. pieces as id arrays, one after another in one block (a merge visits the pieces
+        #    that hold its pair in the order they were counted: in order in memory too)
+        total = 0
+        for w in range(n_words):
+            total += len(<bytes?>pieces[w])
+        flat = <uint32_t*>malloc((total + 1) * sizeof(uint32_t))
+        if flat == NULL:
+            raise MemoryError()
+        total = 0
         for w in range(n_words):
             piece = pieces[w]
             data = piece
             n = len(piece)
-            ids[w] = <uint32_t*>malloc((n + 1) * sizeof(uint32_t))
-            if ids[w] == NULL:
-                raise MemoryError()
+            ids[w] = flat + total
+            total += n
             for k in range(n):
                 ids[w][k] = data[k]
             lengths[w] = n
@@ -249,6 +264,7 @@ def train_merges(list pieces, list counts, size_t n_merges, progress=None, int64
                     a = <uint32_t>(key >> 32)
                     b = <uint32_t>key
                     c = <uint32_t>(256 + step)
+                    stamp = <uint32_t>(step + 1)
                     touched.size = 0
                     idx = 0
                     while not failed:
@@ -257,6 +273,8 @@ def train_merges(list pieces, list counts, size_t n_merges, progress=None, int64
                             break
                         word = e.words[idx]
                         idx += 1
+                        if idx + 1 < e.n_words:  # the piece after next: its ids miss the caches
+                            bpe_prefetch(ids[e.words[idx + 1]])
                         if seen[word] == step:
                             continue
                         seen[word] = <uint32_t>step
@@ -269,12 +287,12 @@ def train_merges(list pieces, list counts, size_t n_merges, progress=None, int64
                             if i + 1 < n and seq[i] == a and seq[i + 1] == b:
                                 # x a b y -> x c y; x is already rewritten, y not yet
                                 if j > 0:
-                                    bump(pairs, seq[j - 1], a, -weight, word, &touched)
-                                    if bump(pairs, seq[j - 1], c, weight, word, &touched):
+                                    bump(pairs, seq[j - 1], a, -weight, word, &touched, stamp)
+                                    if bump(pairs, seq[j - 1], c, weight, word, &touched, stamp):
                                         failed = True
                                 if i + 2 < n:
-                                    bump(pairs, b, seq[i + 2], -weight, word, &touched)
-                                    if bump(pairs, c, seq[i + 2], weight, word, &touched):
+                                    bump(pairs, b, seq[i + 2], -weight, word, &touched, stamp)
+                                    if bump(pairs, c, seq[i + 2], weight, word, &touched, stamp):
                                         failed = True
                                 seq[j] = c
                                 i += 2
@@ -300,8 +318,7 @@ def train_merges(list pieces, list counts, size_t n_merges, progress=None, int64
                 progress(step)
         return merges
     finally:
-        for w in range(n_words):
-            free(ids[w])
+        free(flat)
         free(ids)
         free(lengths)
         free(weights)
