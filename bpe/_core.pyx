@@ -26,7 +26,8 @@ from bpe._backtrack cimport (BACKTRACK_SHORT, BACKTRACK_SHORT_UTF8, PAIR_MEMO, B
 from bpe._cache cimport (LONG_PIECE, SHORT_PIECE, CACHE_PIECE, PieceCache, cache_entry, cache_find, cache_free,
                          cache_get, cache_put, cache_set, cache_victim, caches_init)
 from bpe._decode cimport decode_ids
-from bpe._count cimport PieceMap, piece_map_add, piece_map_add_count, piece_map_free, piece_map_init
+from bpe._count cimport (PieceMap, piece_map_add, piece_map_add_count, piece_map_free, piece_map_init,
+                         piece_map_prune)
 from bpe._image cimport image_read, image_write
 from bpe._ints cimport make_shared_ints, vec_to_list
 from bpe._merge cimport merge_any
@@ -400,6 +401,14 @@ cdef class PieceCounter:
                 if other.m.slots[slot].p != NULL and rc == 0:
                     rc = piece_map_add_count(&self.m, other.m.slots[slot].p, other.m.slots[slot].n,
                                              other.m.slots[slot].count)
+        if rc:
+            raise MemoryError()
+
+    def prune(self, int64_t min_count):
+        """Forget the pieces counted fewer than ``min_count`` times (their memory too)."""
+        cdef int rc
+        with nogil:
+            rc = piece_map_prune(&self.m, min_count)
         if rc:
             raise MemoryError()
 

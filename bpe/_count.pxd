@@ -110,3 +110,20 @@ cdef inline int piece_map_add_count(PieceMap* m, const uint8_t* p, size_t n, int
     m.slots[i].count = count
     m.used += 1
     return 0
+
+
+cdef inline int piece_map_prune(PieceMap* m, int64_t min_count) noexcept nogil:
+    """Drop the pieces counted fewer than min_count times, into a fresh table and arena (the
+    dropped pieces' bytes are freed too). 0, or -1 out of memory (m is then unchanged)."""
+    cdef PieceMap kept
+    cdef uint64_t slot
+    if piece_map_init(&kept):
+        return -1
+    for slot in range(m.mask + 1):
+        if m.slots[slot].p != NULL and m.slots[slot].count >= min_count:
+            if piece_map_add_count(&kept, m.slots[slot].p, m.slots[slot].n, m.slots[slot].count):
+                piece_map_free(&kept)
+                return -1
+    piece_map_free(m)
+    m[0] = kept
+    return 0

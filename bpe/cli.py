@@ -146,7 +146,7 @@ def cmd_train(args) -> int:
         enc = bpe.train(source, vocab_size=args.vocab_size, pattern=args.pattern,
                         special_tokens=args.special, min_frequency=args.min_frequency,
                         progress=not args.quiet, num_threads=args.threads,
-                        name=args.name or out.stem, holdout=args.holdout)
+                        name=args.name or out.stem, holdout=args.holdout, max_pieces=args.max_pieces)
     except ValueError as e:
         raise UserError(str(e)) from None
     enc.save(out)
@@ -546,6 +546,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--holdout", type=float, default=0.02,
                    help="fraction of the text kept out of training to measure bytes per token (default 0.02)")
     p.add_argument("--threads", type=positive, default=None, help="threads for counting (default: all cores)")
+    p.add_argument("--max-pieces", type=positive, default=None, metavar="N",
+                   help="bound counting's memory: a thread holding more than N distinct pieces forgets "
+                        "those seen fewer than 2, 4, 8, ... times until N/2 remain (approximate counts; "
+                        "default: exact, however many)")
     p.add_argument("--name", help="the encoding's name (default: OUT's stem)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
 

@@ -93,10 +93,29 @@ def _batches(texts: Iterable[str], chars: int, cut: bool) -> Iterable[tuple[list
         yield batch, taken
 
 
-def _count_parallel(texts: Iterable[str], pat_str: str, num_threads: int | None, report=None) -> collections.Counter:
+def _prune(counts, max_pieces: int | None) -> None:
+    """The ``max_pieces`` schedule: while more than ``max_pieces`` distinct pieces are held,
+    forget those counted fewer than 2 times, then 4, 8, ..., until at most half of
+    ``max_pieces`` remain. ``counts`` is a C PieceCounter or a Counter."""
+    if not max_pieces or len(counts) <= max_pieces:
+        return
+    floor = 2
+    while len(counts) > max_pieces // 2:
+        if isinstance(counts, collections.Counter):
+            for piece in [p for p, c in counts.items() if c < floor]:
+                del counts[piece]
+        else:
+            counts.prune(floor)
+        floor *= 2
+
+
+def _count_parallel(texts: Iterable[str], pat_str: str, num_threads: int | None, report=None,
+                    max_pieces: int | None = None) -> collections.Counter:
     """Piece counts of texts, batches counted on ``num_threads`` threads (all cores: None).
 
-    At most two batches per thread are in flight, so memory stays bounded for a stream.
+    At most two batches per thread are in flight, so memory stays bounded for a stream;
+    with ``max_pieces``, so do the counts (:func:`_prune`: each thread's after each batch,
+    and the joined ones).
     With a compiled scanner, each thread counts into a C counter of its own and the counters
     are joined once at the end; merging a dict per batch into one Counter, in Python, took
     most of the time on text with many distinct pieces (kernel sources: the workers waited
@@ -117,6 +136,7 @@ def _count_parallel(texts: Iterable[str], pat_str: str, num_threads: int | None,
                 counter = local.counter = _core.PieceCounter(family)
                 counters.append(counter)  # list.append is atomic
             counter.add(batch)
+            _prune(counter, max_pieces)
     else:
         count = _regex_counter(pat_str)  # returns the batch's dict, added in this thread
     with ThreadPoolExecutor(threads) as pool:
@@ -124,25 +144,27 @@ def _count_parallel(texts: Iterable[str], pat_str: str, num_threads: int | None,
         for batch, done in _batches(texts, _BATCH_CHARS, bool(family)):
             pending.append(pool.submit(count, batch))
             if len(pending) >= 2 * threads:
-                _finish(pending.popleft(), total)
+                _finish(pending.popleft(), total, max_pieces)
                 if report:
                     report(done)
         while pending:
-            _finish(pending.popleft(), total)
+            _finish(pending.popleft(), total, max_pieces)
     if report:
         report(done)
     if counters:
         for other in counters[1:]:
             counters[0].merge(other)
+            _prune(counters[0], max_pieces)
         total.update(counters[0].to_dict())
     return total
 
 
-def _finish(future, total: collections.Counter) -> None:
+def _finish(future, total: collections.Counter, max_pieces: int | None = None) -> None:
     """Wait for a batch; add its counts when it returns them (a C counter keeps its own)."""
     result = future.result()
     if result is not None:
         total.update(result)
+        _prune(total, max_pieces)
 
 
 def count_pieces(texts: Iterable[str], *, pattern: str = "o200k", num_threads: int | None = None) -> collections.Counter:
@@ -171,6 +193,7 @@ def train(
     num_threads: int | None = None,
     name: str | None = None,
     holdout: float = 0.0,
+    max_pieces: int | None = None,
 ):
     """Train a byte-level BPE Encoding.
 
@@ -186,6 +209,14 @@ def train(
     block of about 64 KB of a file, up to 8 MB in all) and measures bytes per token on it,
     reported in the summary and in ``enc.training_stats``.
 
+    ``max_pieces`` bounds the memory of counting a corpus with very many distinct pieces
+    (None: exact counts, however many). Whenever a counting thread holds more than
+    ``max_pieces`` distinct pieces, it forgets those it has counted fewer than 2 times, then
+    4, 8, ..., until at most half of ``max_pieces`` remain; the joined counts get the same
+    treatment. The counts, and so the merges, are then approximate: a piece forgotten early
+    loses the occurrences it had, and rare pieces are gone. Pieces too rare to make a merge
+    are the ones dropped first, so the merges that come from frequent pairs are kept.
+
     >>> enc = train(["low lower lowest"] * 5, vocab_size=258, pattern="gpt2", progress=False)
     >>> enc.n_vocab
     258
@@ -193,6 +224,8 @@ def train(
     specials = list(special_tokens)
     pat_str = _resolve_pattern(pattern)
     _check_arguments(vocab_size, specials, min_frequency)
+    if max_pieces is not None and (isinstance(max_pieces, bool) or not isinstance(max_pieces, int) or max_pieces < 2):
+        raise ValueError(f"max_pieces must be an int of at least 2, or None, got {max_pieces!r}")
     if not 0 <= holdout < 0.5:
         raise ValueError(f"holdout must be a fraction in [0, 0.5), got {holdout!r}")
     if holdout and isinstance(source, Mapping):
@@ -213,13 +246,13 @@ def train(
             texts = (chunk for p in paths for chunk in read_chunks(p, stats, streamed))
             if holdout:
                 texts = _hold_apart(texts, holdout, held)
-            counts = _count_parallel(texts, pat_str, num_threads, lambda done: bar(stats["bytes"]))
+            counts = _count_parallel(texts, pat_str, num_threads, lambda done: bar(stats["bytes"]), max_pieces)
             bar.close(stats["bytes"])
         else:
             bar = Bar("counting", progress, None, "texts")
             texts = _measured(source, stats)
             texts = _hold_apart(texts, holdout, held) if holdout else texts
-            counts = _count_parallel(texts, pat_str, num_threads, bar)
+            counts = _count_parallel(texts, pat_str, num_threads, bar, max_pieces)
             bar.close()
     if not counts:
         raise ValueError("the corpus is empty: no text to train on")

@@ -181,6 +181,9 @@ def test_load_rejects_bad_files(tmp_path, content, problem):
         ({"vocab_size": 300, "special_tokens": [""]}, "non-empty"),
         ({"vocab_size": 300, "special_tokens": ["<a>", "<a>"]}, "given twice"),
         ({"vocab_size": 300, "min_frequency": 0}, "min_frequency"),
+        ({"vocab_size": 300, "max_pieces": 1}, "max_pieces"),
+        ({"vocab_size": 300, "max_pieces": True}, "max_pieces"),
+        ({"vocab_size": 300, "max_pieces": 10.5}, "max_pieces"),
     ],
 )
 def test_bad_arguments_fail_before_work(kwargs, message):
@@ -288,3 +291,39 @@ def test_a_long_stretch_without_cuts_is_read_whole(tmp_path):
     assert "".join(chunks) == path.read_text(encoding="utf-8")
     assert len(chunks) == 2 and chunks[1] == "end\n"  # the one cut: before "end"
     assert stats["bytes"] == path.stat().st_size
+
+
+def test_a_counter_prunes_the_rare_pieces_and_keeps_the_rest_exactly():
+    from bpe import _core
+
+    texts = [("the cat " * (i % 7) + f"rare{i} ") * (i % 3 + 1) for i in range(400)]
+    counter = _core.PieceCounter(3)
+    counter.add(texts)
+    whole = counter.to_dict()
+    counter.prune(3)
+    assert counter.to_dict() == {p: c for p, c in whole.items() if c >= 3}
+    assert len(counter) == len(counter.to_dict()) < len(whole)
+    counter.add(texts)  # the pruned counter goes on counting
+    assert counter.to_dict()[b" cat"] == 2 * whole[b" cat"]
+    counter.prune(10**9)
+    assert len(counter) == 0 and counter.to_dict() == {}
+
+
+@pytest.mark.parametrize("pattern", ["o200k", r"\w+|\s+|[^\w\s]+"])  # the C counters, and the regex path
+def test_max_pieces_bounds_the_counts_and_keeps_the_frequent_pieces(pattern):
+    import importlib
+
+    train_module = importlib.import_module("bpe.train")  # the module: bpe.train is the function
+    text = corpus_path("kjv.txt").read_text(encoding="utf-8")[:1_500_000]
+    docs = [text[i : i + 4000] for i in range(0, len(text), 4000)]
+    pat = train_module._resolve_pattern(pattern)
+    exact = train_module._count_parallel(docs, pat, 2)
+    bounded = train_module._count_parallel(docs, pat, 2, max_pieces=2000)
+    assert len(exact) > 4000 and len(bounded) <= 2000
+    assert all(count <= exact[piece] for piece, count in bounded.items())
+    top = [piece for piece, _ in exact.most_common(200)]
+    assert all(piece in bounded for piece in top)
+    enc = bpe.train(docs, vocab_size=600, pattern=pattern, progress=False, max_pieces=2000)
+    assert enc.decode(enc.encode_ordinary(text[:5000])) == text[:5000]
+    assert bpe.train(docs[:50], vocab_size=400, pattern=pattern, progress=False, max_pieces=10**6).encode_ordinary(
+        text[:3000]) == bpe.train(docs[:50], vocab_size=400, pattern=pattern, progress=False).encode_ordinary(text[:3000])
