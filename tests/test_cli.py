@@ -63,6 +63,16 @@ def test_train_summary_names_the_figures(workdir):
     assert "nothing held apart" in first
 
 
+def test_train_max_pieces_bounds_the_counts_and_refuses_one(workdir):
+    status, out, err = run("train", workdir / "a.txt", "--vocab-size", 300, "-q", "--holdout", 0,
+                           "--max-pieces", 20, "-o", workdir / "bounded.bpe")
+    assert status == 0, err
+    assert bpe.Encoding.load(workdir / "bounded.bpe").n_vocab <= 300
+    status, _, err = run("train", workdir / "a.txt", "--vocab-size", 300, "-q", "--max-pieces", 1,
+                         "-o", workdir / "never.bpe")
+    assert status != 0 and "max_pieces" in err and not (workdir / "never.bpe").exists()
+
+
 def test_encode_prints_the_ids_and_decode_gives_the_bytes_back(workdir):
     enc = bpe.Encoding.load(workdir / "tok.bpe")
     status, out, err = run("encode", "-t", workdir / "tok.bpe", workdir / "a.txt")
