@@ -261,6 +261,8 @@ def train(
     n_merges = vocab_size - 256 - len(specials)
     pieces = list(counts)
     weights = [counts[p] for p in pieces]
+    n_pieces = len(counts)
+    del counts  # the dict's tens of megabytes are not needed while merging
     bar = Bar("merging", progress, n_merges, "merges")
     merges = _train.train_merges(pieces, weights, n_merges, bar, min_frequency)
     bar.close(len(merges))
@@ -295,7 +297,7 @@ def train(
     if progress:
         short = len(merges) < n_merges
         print(
-            f"trained {enc.name}: {len(counts):,} distinct pieces, {len(merges):,} merges"
+            f"trained {enc.name}: {n_pieces:,} distinct pieces, {len(merges):,} merges"
             + (f" (asked for {n_merges:,}: no pair occurs {min_frequency}+ times any more)" if short else "")
             + f", {len(specials)} special tokens, vocabulary {enc.n_vocab:,}, {elapsed:.1f} s"
             + (f"; {stats['replaced']:,} invalid UTF-8 sequences replaced" if stats["replaced"] else "")
@@ -303,7 +305,7 @@ def train(
                f"{stats['holdout_bytes']:,} bytes held apart" if held else ""),
             file=sys.stderr,
         )
-    enc.training_stats = {"pieces": len(counts), "merges": len(merges), "seconds": elapsed, **stats}
+    enc.training_stats = {"pieces": n_pieces, "merges": len(merges), "seconds": elapsed, **stats}
     return enc
 
 
