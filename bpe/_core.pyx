@@ -331,6 +331,7 @@ def utf8_of(str text):
 cdef struct CountJob:
     PieceMap* map
     int family
+    size_t cut       # pieces counted
 
 
 cdef int count_text(void* job, Py_ssize_t k, const uint8_t* s, size_t n) noexcept nogil:
@@ -342,6 +343,7 @@ cdef int count_text(void* job, Py_ssize_t k, const uint8_t* s, size_t n) noexcep
     while i < n and rc == 0:
         end = next_piece(c.family, s, i, n, &w)
         rc = piece_map_add(c.map, s + i, end - i)
+        c.cut += 1
         i = end
     return rc
 
@@ -375,11 +377,12 @@ cdef class PieceCounter:
         return self.m.used
 
     def add(self, list texts):
-        """Count the pieces of every text. Raises UnicodeEncodeError on lone surrogates."""
+        """Count the pieces of every text; returns how many pieces that was. Raises
+        UnicodeEncodeError on lone surrogates."""
         cdef tuple keep = tuple(texts)  # the strs stay alive while the GIL is released
         cdef Py_ssize_t failed = -1
         cdef Texts t = Texts(0, NULL, NULL, NULL)
-        cdef CountJob job = CountJob(&self.m, self.family)
+        cdef CountJob job = CountJob(&self.m, self.family, 0)
         cdef int rc = 0, bad = 0
         try:
             texts_open(&t, keep)
@@ -389,6 +392,7 @@ cdef class PieceCounter:
                 raise_for_utf8(keep[failed], bad)
             if rc:
                 raise MemoryError()
+            return job.cut
         finally:
             texts_close(&t)
 

@@ -125,18 +125,19 @@ def _count_parallel(texts: Iterable[str], pat_str: str, num_threads: int | None,
     threads = num_threads or os.cpu_count() or 1
     total: collections.Counter = collections.Counter()
     counters: list = []  # the threads' C counters
-    done = 0
+    done = pieces = 0
     if family:
         _classes.ensure()
         local = threading.local()
 
-        def count(batch: list[str]) -> None:
+        def count(batch: list[str]) -> int:
             counter = getattr(local, "counter", None)
             if counter is None:
                 counter = local.counter = _core.PieceCounter(family)
                 counters.append(counter)  # list.append is atomic
-            counter.add(batch)
+            cut = counter.add(batch)
             _prune(counter, max_pieces)
+            return cut  # how many pieces the batch had
     else:
         count = _regex_counter(pat_str)  # returns the batch's dict, added in this thread
     with ThreadPoolExecutor(threads) as pool:
@@ -144,13 +145,13 @@ def _count_parallel(texts: Iterable[str], pat_str: str, num_threads: int | None,
         for batch, done in _batches(texts, _BATCH_CHARS, bool(family)):
             pending.append(pool.submit(count, batch))
             if len(pending) >= 2 * threads:
-                _finish(pending.popleft(), total, max_pieces)
+                pieces += _finish(pending.popleft(), total, max_pieces)
                 if report:
-                    report(done)
+                    report(done, pieces)
         while pending:
-            _finish(pending.popleft(), total, max_pieces)
+            pieces += _finish(pending.popleft(), total, max_pieces)
     if report:
-        report(done)
+        report(done, pieces)
     if counters:
         for other in counters[1:]:
             counters[0].merge(other)
@@ -159,12 +160,15 @@ def _count_parallel(texts: Iterable[str], pat_str: str, num_threads: int | None,
     return total
 
 
-def _finish(future, total: collections.Counter, max_pieces: int | None = None) -> None:
-    """Wait for a batch; add its counts when it returns them (a C counter keeps its own)."""
+def _finish(future, total: collections.Counter, max_pieces: int | None = None) -> int:
+    """Wait for a batch; add its counts when it returns them (a C counter keeps its own).
+    Returns how many pieces the batch had."""
     result = future.result()
-    if result is not None:
-        total.update(result)
-        _prune(total, max_pieces)
+    if isinstance(result, int):
+        return result
+    total.update(result)
+    _prune(total, max_pieces)
+    return sum(result.values())
 
 
 def count_pieces(texts: Iterable[str], *, pattern: str = "o200k", num_threads: int | None = None) -> collections.Counter:
@@ -240,19 +244,21 @@ def train(
         counts = collections.Counter({bytes(k): int(v) for k, v in source.items()})
     else:
         if paths is not None:
-            bar = Bar("counting", progress, sum(p.stat().st_size for p in paths), "MB", 1e6)
+            bar = Bar("counting", progress, sum(p.stat().st_size for p in paths), "MB", 1e6, also="pieces")
             # Where a regex of the user's may join across any cut, files are read whole.
             streamed = bool(patterns.scanner_family(pat_str))
             texts = (chunk for p in paths for chunk in read_chunks(p, stats, streamed))
             if holdout:
                 texts = _hold_apart(texts, holdout, held)
-            counts = _count_parallel(texts, pat_str, num_threads, lambda done: bar(stats["bytes"]), max_pieces)
+            counts = _count_parallel(texts, pat_str, num_threads,
+                                     lambda done, pieces: bar(stats["bytes"], also=pieces), max_pieces)
             bar.close(stats["bytes"])
         else:
-            bar = Bar("counting", progress, None, "texts")
+            bar = Bar("counting", progress, None, "texts", also="pieces")
             texts = _measured(source, stats)
             texts = _hold_apart(texts, holdout, held) if holdout else texts
-            counts = _count_parallel(texts, pat_str, num_threads, bar, max_pieces)
+            counts = _count_parallel(texts, pat_str, num_threads, lambda done, pieces: bar(done, also=pieces),
+                                     max_pieces)
             bar.close()
     if not counts:
         raise ValueError("the corpus is empty: no text to train on")

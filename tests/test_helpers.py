@@ -197,3 +197,14 @@ def test_progress_bar_shows_rate_and_time_left(capsys, monkeypatch):
     err = capsys.readouterr().err
     assert "250/1,000 merges 2.0 s, 125.0 merges/s, 6 s left" in err
     assert "1,000/1,000 merges 4.0 s, 250.0 merges/s\x1b[K" in err  # nothing left to wait for
+
+
+def test_progress_bar_shows_a_second_count_with_its_rate(capsys, monkeypatch):
+    from bpe import _progress
+
+    clock = iter([100.0, 102.0])
+    monkeypatch.setattr(_progress.time, "perf_counter", lambda: next(clock))
+    bar = _progress.Bar("counting", True, 10_000_000, "MB", 1e6, also="pieces")
+    bar(5_000_000, force=True, also=1_200_000)
+    err = capsys.readouterr().err
+    assert "5.0/10.0 MB 2.0 s, 2.5 MB/s, 2 s left; 1,200,000 pieces, 600,000 pieces/s" in err
