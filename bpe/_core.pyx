@@ -203,8 +203,8 @@ def simd_level():
 
 def set_simd_level(str name):
     """Use the classifier ``name`` (one of :func:`simd_levels`) for every text scanned from
-    now on, in every thread; returns the level it replaces. For tests and benchmarks:
-    every level cuts the same pieces."""
+    now on, in every thread; returns the level it replaces. For tests and benchmarks (every
+    level cuts the same pieces): call it while no other thread is encoding."""
     if name not in SIMD_LEVELS:
         raise ValueError(f"unknown SIMD level {name!r}: expected one of {', '.join(SIMD_LEVELS)}")
     if not simd_supported(SIMD_LEVELS[name]):
