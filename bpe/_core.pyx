@@ -744,6 +744,8 @@ cdef class CoreBPE:
         cdef ScanWindow w
         if self.family == 0:
             raise ValueError("this encoding has no compiled scanner")
+        if n == 0:
+            return 0  # &data[0] needs a byte
         window_init(&w)
         with nogil:
             while i < n:
