@@ -28,6 +28,7 @@ import numpy as np
 
 from bpe._pools import shared_pool
 from bpe.lm import model
+from bpe.lm._memory import keep_freed_memory
 
 # (setter, getter) symbol names of the BLAS libraries numpy is built with
 _BLAS_FUNCTIONS = [
@@ -92,6 +93,7 @@ def _bounds(n: int, parts: int) -> list[tuple[int, int]]:
 
 def token_nll(params, cfg, idx, targets, threads: int | None = None) -> np.ndarray:
     """:func:`model.token_nll` of the batch [B, T], slices of it side by side."""
+    keep_freed_memory()
     threads = min(threads or default_threads(), len(idx))
     if threads <= 1 or _BLAS is None:
         return model.token_nll(params, cfg, idx, targets)
@@ -103,6 +105,7 @@ def token_nll(params, cfg, idx, targets, threads: int | None = None) -> np.ndarr
 
 def loss_and_grads(params, cfg, idx, targets, threads: int | None = None):
     """Mean loss over the batch idx/targets [B, T] and its gradients, on ``threads`` threads."""
+    keep_freed_memory()
     threads = min(threads or default_threads(), len(idx))
     if threads <= 1 or _BLAS is None:
         loss, cache = model.forward(params, cfg, idx, targets)
@@ -128,6 +131,7 @@ def sum_over_slices(fn, n: int, threads: int | None = None):
     """``fn(lo, hi) -> (loss, grads, *extra)`` for the rows ``lo:hi`` of a batch of ``n``, each
     part already scaled to the whole batch, run on slices side by side and summed (the
     post-training losses of ``bpe.lm.post`` take a ``norm`` for this)."""
+    keep_freed_memory()
     threads = min(threads or default_threads(), n)
     if threads <= 1 or _BLAS is None:
         return fn(0, n)
