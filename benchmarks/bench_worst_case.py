@@ -2,9 +2,13 @@
 
     BPE_VOCAB_DIR=../shared/vocab taskset -c 1 python benchmarks/bench_worst_case.py
 
-For each input kind, times encode_ordinary at n = 10^5, 10^6 and 10^7 code points (median
-of 5, of 3 at 10^7) and prints each step's growth; linear growth gives about 10, and
-anything above 12 is a finding. Every timed call gets a freshly built Encoding, so that
+For each input kind, times encode_ordinary at n = 10^5, 10^6 and 10^7 code points and
+prints each step's growth; linear growth gives about 10, and anything above 12 is a
+finding. The sizes are timed side by side in each of --rounds rounds (a round takes the
+median of 5 calls at 10^5, of 3 at 10^6, one call at 10^7), and a growth is the median over
+rounds of that round's ratio: the shared host drifts by more than 20% between minutes, which
+a ratio of medians taken minutes apart would mix in. The times printed are medians over
+rounds. Every timed call gets a freshly built Encoding, so that
 the piece cache starts empty: with one Encoding, the repeats at 10^5 would find every piece
 cached and the ratio would mislead. The three scanner families are o200k_base, cl100k_base
 and, for gpt2/r50k/p50k's pattern (whose rank files are not at hand offline), o200k_base's
@@ -43,9 +47,19 @@ def median_time(enc, pat_str: str, text: str, repeats: int) -> float:
     return statistics.median(times)
 
 
+def growth(enc, pat_str: str, texts: list[str], rounds: int) -> tuple[list[float], list[float]]:
+    """(median time of each text, median over rounds of each step's ratio later / earlier)."""
+    per_round = [[median_time(enc, pat_str, text, {10**5: 5, 10**6: 3}.get(len(text), 1)) for text in texts]
+                 for _ in range(rounds)]
+    times = [statistics.median(row[k] for row in per_round) for k in range(len(texts))]
+    ratios = [statistics.median(row[k + 1] / row[k] for row in per_round) for k in range(len(texts) - 1)]
+    return times, ratios
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--max", type=int, choices=[6, 7], default=7, help="largest power of ten (default 7)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of every size side by side (default 5)")
     args = parser.parse_args()
     if not os.environ.get("BPE_VOCAB_DIR"):
         raise SystemExit("set BPE_VOCAB_DIR to the folder with the official rank files")
@@ -58,11 +72,9 @@ def main() -> None:
             ("gpt2 pattern, o200k ranks", o200k, patterns.R50K_PATTERN)]
     for label, enc, pat_str in rows:
         for kind in KINDS:
-            times = [median_time(enc, pat_str or enc._pat_str, make(kind, n), 3 if n >= 10**7 else 5)
-                     for n in sizes]
-            growth = [later / earlier for earlier, later in zip(times, times[1:])]
+            times, ratios = growth(enc, pat_str or enc._pat_str, [make(kind, n) for n in sizes], args.rounds)
             print(f"| {label} | {kind} | " + " | ".join(f"{t:.4f}" for t in times) + " | "
-                  + " | ".join(f"{g:.1f}" for g in growth) + " |", flush=True)
+                  + " | ".join(f"{g:.1f}" for g in ratios) + " |", flush=True)
 
 
 if __name__ == "__main__":
