@@ -29,7 +29,7 @@ from bpe._decode cimport decode_ids
 from bpe._count cimport (PieceMap, piece_map_add, piece_map_add_count, piece_map_free, piece_map_init,
                          piece_map_prune)
 from bpe._image cimport image_read, image_write
-from bpe._ints cimport make_shared_ints, vec_to_list
+from bpe._ints cimport make_shared_ints, vec_to_bytearray, vec_to_list
 from bpe._merge cimport merge_any
 from bpe._ranks cimport RankTable, table_of_vocab
 from bpe._port cimport bpe_prefetch, bpe_prefetch_write, table_alloc
@@ -57,13 +57,6 @@ DEBUG_BUILD = bool(BPE_DEBUG)
 
 
 make_shared_ints()
-
-
-cdef bytearray vec_to_bytearray(const RankVec* v):
-    """The ranks as native-endian uint32 bytes (numpy.frombuffer reads them without a copy)."""
-    if v.size == 0:
-        return bytearray()
-    return bytearray((<const char*>v.data)[:v.size * sizeof(rank_t)])
 
 
 # ---------------------------------------------------------------------------------------

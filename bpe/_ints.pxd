@@ -1,8 +1,10 @@
-# Python ints for the ids: the one place that builds Python objects from ranks.
+# Python ints and bytes for the ids: the one place that builds Python objects from ranks.
 
+from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_FromStringAndSize
 from cpython.list cimport PyList_New
 from cpython.ref cimport PyObject
 from libc.stdint cimport uint32_t
+from libc.string cimport memcpy
 
 from bpe._types cimport RankVec, rank_t
 
@@ -83,4 +85,15 @@ cdef inline list vec_to_list(const RankVec* v):
                 recent_rank[slot] = r
         incref(item)
         list_set_item(out, k, item)  # steals the reference
+    return out
+
+
+cdef inline bytearray vec_to_bytearray(const RankVec* v):
+    """The ranks as native-endian uint32 bytes (numpy.frombuffer reads them as they are),
+    copied once and without the GIL, so that the other threads of a batch go on meanwhile."""
+    cdef bytearray out = PyByteArray_FromStringAndSize(NULL, v.size * sizeof(rank_t))
+    cdef char* into = PyByteArray_AS_STRING(out)
+    if v.size:  # memcpy from the NULL of an empty vector is undefined, even for 0 bytes
+        with nogil:
+            memcpy(into, v.data, v.size * sizeof(rank_t))
     return out

@@ -125,6 +125,18 @@ class Encoding:
             if match := special_token_regex(disallowed_special).search(text):
                 raise_disallowed_special_token(match.group())
 
+    def _check_each(self, texts: list[str], disallowed_special) -> None:
+        """:meth:`_check_disallowed` on every text of a batch, what they share worked out once
+        (before the threads start, this loop is the batch's serial part)."""
+        if not disallowed_special:
+            return
+        disallowed_special = frozenset(disallowed_special)
+        prefix = common_prefix(disallowed_special)
+        first = prefix[:1]
+        for text in texts:
+            if first in text and prefix in text:
+                self._check_disallowed(text, disallowed_special)
+
     def _encode_allowed(self, text: str, allowed_special: AbstractSet[str]) -> list[int]:
         """Encode with the allowed special tokens turned into their ids."""
         allowed = frozenset(t for t in allowed_special if t in self._special_tokens)
@@ -257,12 +269,13 @@ class Encoding:
 
         texts = list(texts)
         allowed_special, disallowed_special = self._special_policy(allowed_special, disallowed_special)
-        for text in texts:
-            self._check_disallowed(text, disallowed_special)
+        self._check_each(texts, disallowed_special)
         offsets = np.zeros(len(texts) + 1, dtype=np.int64)
         if self._fast_path(allowed_special):
             parts = self._batch_call(self._core_bpe.encode_batch_buffer, texts, num_threads)
-            ids = np.frombuffer(b"".join(buf for buf, _ in parts), dtype=np.uint32)
+            # one part is the array as it is; several are copied together once
+            ids = (np.frombuffer(parts[0][0], dtype=np.uint32) if len(parts) == 1 else
+                   np.concatenate([np.frombuffer(buf, dtype=np.uint32) for buf, _ in parts]))
             position, base = 1, 0
             for buf, ends in parts:
                 offsets[position : position + len(ends)] = np.asarray(ends, dtype=np.int64) + base
@@ -304,8 +317,7 @@ class Encoding:
         """
         texts = list(texts)
         allowed_special, disallowed_special = self._special_policy(allowed_special, disallowed_special)
-        for text in texts:
-            self._check_disallowed(text, disallowed_special)
+        self._check_each(texts, disallowed_special)
         if self._fast_path(allowed_special):
             parts = self._batch_call(self._core_bpe.count_batch, texts, num_threads)
             return [n for part in parts for n in part]

@@ -145,6 +145,15 @@ def test_numpy_outputs(pair):
     assert enc.encode_to_numpy("hello world").tolist() == tk.encode("hello world")
     with pytest.raises(ValueError):
         enc.encode_batch_to_numpy(["<|endoftext|>"])
+    # a disallowed special token in any text of a batch is refused, wherever it stands
+    batch = ["a < b", "plain <|"] * 10 + ["tail <|endoftext|>"]
+    with pytest.raises(ValueError, match=r"'<\|endoftext\|>'"):
+        enc.encode_batch_to_numpy(batch, num_threads=2)
+    with pytest.raises(ValueError, match=r"'<\|endoftext\|>'"):
+        enc.count_batch(batch, num_threads=2)
+    for threads in (1, 2):  # one part or several: an array of its own, writable like encode_to_numpy's
+        ids, _ = enc.encode_batch_to_numpy(batch[:-1], num_threads=threads, disallowed_special="all")
+        assert ids.flags.writeable and ids.tolist() == [t for text in batch[:-1] for t in tk.encode(text)]
 
 
 @pytest.mark.threads
