@@ -85,11 +85,23 @@ def test_gelu_backward():
     assert err < 1e-5
 
 
-def test_attention_backward():
+@pytest.mark.parametrize("blocks", [1, 2, 3, 7])  # 7 > T: empty blocks are left out
+def test_attention_backward(blocks):
     qkv = RNG.standard_normal((2, 5, 3 * 6))
-    err = check_layer(lambda q: model.attention_forward(q, 2), model.attention_backward, [qkv])
-    print(f"attention max relative error {err:.1e}")
+    err = check_layer(lambda q: model.attention_forward(q, 2, blocks), model.attention_backward, [qkv])
+    print(f"attention ({blocks} blocks) max relative error {err:.1e}")
     assert err < 1e-5
+
+
+def test_attention_blocks_change_nothing():
+    """Row blocks skip scores that the mask would zero, so every split gives one answer."""
+    qkv = RNG.standard_normal((2, 16, 3 * 8))
+    dy = RNG.standard_normal((2, 16, 8))
+    y1, c1 = model.attention_forward(qkv, 2, 1)
+    d1 = model.attention_backward(dy, c1)
+    for blocks in (2, 4, 16):
+        y, c = model.attention_forward(qkv, 2, blocks)
+        assert np.allclose(y, y1, atol=1e-12) and np.allclose(model.attention_backward(dy, c), d1, atol=1e-12)
 
 
 def test_attention_is_causal():

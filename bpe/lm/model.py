@@ -157,45 +157,67 @@ def gelu_backward(dout, cache):
     return d
 
 
-@functools.lru_cache(maxsize=16)
-def _causal_mask(T: int, dtype) -> np.ndarray:
-    """[T, T]: 0 on and below the diagonal, -inf above (a position sees only the past).
+#: Row blocks of causal attention: block b's queries see only the keys up to its last row,
+#: so the scores right of the diagonal blocks are never computed (4 blocks: 3/8 fewer; 4
+#: beat 2 and 8 at context 128, docs/performance.md).
+ATTENTION_BLOCKS = 4
+
+
+@functools.lru_cache(maxsize=64)
+def _causal_mask(rows: int, cols: int, first: int, dtype) -> np.ndarray:
+    """[rows, cols]: 0 where query first + i may see key j (j <= first + i), -inf after.
     Built once per shape and shared, read-only."""
-    mask = np.zeros((T, T), dtype)
-    mask[np.triu_indices(T, 1)] = -np.inf
+    mask = np.zeros((rows, cols), dtype)
+    mask[np.triu_indices(rows, first + 1, cols)] = -np.inf
     mask.flags.writeable = False
     return mask
 
 
-def attention_forward(qkv, n_head):
+def _row_blocks(T: int, blocks: int) -> list[tuple[int, int]]:
+    """``_row_blocks(128, 2)`` -> [(0, 64), (64, 128)]: the non-empty blocks of rows."""
+    cuts = [T * b // blocks for b in range(blocks + 1)]
+    return [(lo, hi) for lo, hi in zip(cuts[:-1], cuts[1:]) if hi > lo]
+
+
+def attention_forward(qkv, n_head, blocks: int = ATTENTION_BLOCKS):
     """Causal multi-head self-attention of qkv [B, T, 3d] -> y [B, T, d]."""
     B, T, d3 = qkv.shape
     d = d3 // 3
     hd = d // n_head
     heads = qkv.reshape(B, T, 3, n_head, hd).transpose(2, 0, 3, 1, 4)  # [3, B, H, T, hd]
     q, k, v = heads[0], heads[1], heads[2]
-    att = (q * (1.0 / math.sqrt(hd))) @ k.transpose(0, 1, 3, 2)  # [B, H, T, T] scores
-    att += _causal_mask(T, qkv.dtype)
-    att -= att.max(-1, keepdims=True)
-    np.exp(att, out=att)
-    att *= 1.0 / att.sum(-1, keepdims=True)                # rows sum to 1
-    y = (att @ v).transpose(0, 2, 1, 3).reshape(B, T, d)   # [B, T, d]
-    return y, (q, k, v, att)
+    q = q * (1.0 / math.sqrt(hd))
+    y = np.empty((B, T, n_head, hd), qkv.dtype)
+    atts = []
+    for lo, hi in _row_blocks(T, blocks):    # queries lo:hi see keys 0:hi
+        att = q[:, :, lo:hi] @ k[:, :, :hi].transpose(0, 1, 3, 2)  # [B, H, hi - lo, hi] scores
+        att += _causal_mask(hi - lo, hi, lo, qkv.dtype)
+        att -= att.max(-1, keepdims=True)
+        np.exp(att, out=att)
+        att *= 1.0 / att.sum(-1, keepdims=True)            # rows sum to 1
+        y[:, lo:hi] = (att @ v[:, :, :hi]).transpose(0, 2, 1, 3)
+        atts.append((lo, hi, att))
+    return y.reshape(B, T, d), (heads, atts)
 
 
 def attention_backward(dy, cache):
-    q, k, v, att = cache
+    heads, atts = cache
+    q, k, v = heads[0], heads[1], heads[2]
     B, H, T, hd = q.shape
+    scale = 1.0 / math.sqrt(hd)
     dy = dy.reshape(B, T, H, hd).transpose(0, 2, 1, 3)     # [B, H, T, hd]
-    dqkv = np.empty((B, T, 3, H, hd), dy.dtype)            # q, k, v gradients side by side
-    datt = dy @ v.transpose(0, 1, 3, 2)                    # [B, H, T, T]
-    dqkv[:, :, 2] = (att.transpose(0, 1, 3, 2) @ dy).transpose(0, 2, 1, 3)  # dv
-    # softmax: dscores = att * (datt - sum(datt * att)); masked entries have att = 0
-    datt -= np.einsum("...ij,...ij->...i", datt, att)[..., None]  # row dots, no [B, H, T, T] product array
-    datt *= att
-    datt *= 1.0 / math.sqrt(hd)                            # dscores
-    dqkv[:, :, 0] = (datt @ k).transpose(0, 2, 1, 3)       # dq
-    dqkv[:, :, 1] = (datt.transpose(0, 1, 3, 2) @ q).transpose(0, 2, 1, 3)  # dk
+    dqkv = np.zeros((B, T, 3, H, hd), dy.dtype)            # q, k, v gradients side by side
+    dq, dk, dv = (dqkv[:, :, j].transpose(0, 2, 1, 3) for j in range(3))  # [B, H, T, hd] views
+    for lo, hi, att in atts:
+        dyb = dy[:, :, lo:hi]
+        datt = dyb @ v[:, :, :hi].transpose(0, 1, 3, 2)   # [B, H, hi - lo, hi]
+        dv[:, :, :hi] += att.transpose(0, 1, 3, 2) @ dyb
+        # softmax: dscores = att * (datt - sum(datt * att)); masked entries have att = 0
+        datt -= np.einsum("...ij,...ij->...i", datt, att)[..., None]  # row dots, no product array
+        datt *= att
+        datt *= scale                                     # d(scores) / d(q . k) with q unscaled
+        dq[:, :, lo:hi] = datt @ k[:, :, :hi]
+        dk[:, :, :hi] += datt.transpose(0, 1, 3, 2) @ q[:, :, lo:hi]
     return dqkv.reshape(B, T, 3 * H * hd)
 
 
