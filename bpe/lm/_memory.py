@@ -9,7 +9,8 @@ kernel's lock of the address space (docs/performance.md). With both thresholds r
 freed blocks stay in the process for the next step. The process keeps its peak, which a
 training process reaches at every step anyway.
 
-The first training step of ``bpe.lm`` (``_parallel``) calls :func:`keep_freed_memory`.
+The first batch that ``bpe.lm._parallel`` runs (a training step, or the scoring of a
+batch) calls :func:`keep_freed_memory`.
 Only glibc has ``mallopt``; with another C library (musl, macOS, Windows) it does nothing.
 ``BPE_LM_KEEP_MEMORY=0`` in the environment leaves malloc as it is.
 
