@@ -179,9 +179,11 @@ def test_training_steps_keep_freed_memory():
     faults, against about 2,100 when malloc is left alone (BPE_LM_KEEP_MEMORY=0)."""
     def faults(keep):
         env = {**os.environ, "BPE_LM_KEEP_MEMORY": keep}
-        out = subprocess.run([sys.executable, "-c", _FAULTS_OF_A_STEP], env=env, check=True,
-                             capture_output=True, text=True).stdout
-        return int(out.split()[-1])
+        # from a folder of its own: in the project root, `import bpe` would find the sources
+        proc = subprocess.run([sys.executable, "-c", _FAULTS_OF_A_STEP], env=env, capture_output=True,
+                              text=True, cwd=tempfile.gettempdir())
+        assert proc.returncode == 0, proc.stderr
+        return int(proc.stdout.split()[-1])
 
     left_alone, kept = faults("0"), faults("1")
     assert left_alone > 500, left_alone

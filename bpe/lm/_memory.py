@@ -10,8 +10,7 @@ freed blocks stay in the process for the next step. The process keeps its peak, 
 training process reaches at every step anyway.
 
 The first batch that ``bpe.lm._parallel`` runs (a training step, or the scoring of a
-batch) calls :func:`keep_freed_memory`.
-Only glibc has ``mallopt``; with another C library (musl, macOS, Windows) it does nothing.
+batch) calls :func:`keep_freed_memory`. Only glibc has ``mallopt``; with another C library (musl, macOS, Windows) it does nothing.
 ``BPE_LM_KEEP_MEMORY=0`` in the environment leaves malloc as it is.
 
 >>> isinstance(keep_freed_memory(), bool)
@@ -26,7 +25,7 @@ import sys
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
-_MMAP_LIMITS = (1 << 30, 32 << 20)  # glibc before 2.26 accepts at most 32 MB (64-bit)
+_MMAP_LIMITS = (1 << 30, 32 << 20)  # 32 MiB where glibc refuses more (half its largest heap)
 
 _applied: bool | None = None
 
