@@ -47,9 +47,10 @@ def median_time(enc, pat_str: str, text: str, repeats: int) -> float:
     return statistics.median(times)
 
 
-def growth(enc, pat_str: str, texts: list[str], rounds: int) -> tuple[list[float], list[float]]:
-    """(median time of each text, median over rounds of each step's ratio later / earlier)."""
-    per_round = [[median_time(enc, pat_str, text, {10**5: 5, 10**6: 3}.get(len(text), 1)) for text in texts]
+def growth(enc, pat_str: str, texts: dict[int, str], rounds: int) -> tuple[list[float], list[float]]:
+    """(median time of each text, median over rounds of each step's ratio later / earlier) for
+    the texts of n = 10^5, 10^6, ... code points (``bytes`` decodes to fewer: keyed by n)."""
+    per_round = [[median_time(enc, pat_str, text, {10**5: 5, 10**6: 3}.get(n, 1)) for n, text in texts.items()]
                  for _ in range(rounds)]
     times = [statistics.median(row[k] for row in per_round) for k in range(len(texts))]
     ratios = [statistics.median(row[k + 1] / row[k] for row in per_round) for k in range(len(texts) - 1)]
@@ -72,7 +73,7 @@ def main() -> None:
             ("gpt2 pattern, o200k ranks", o200k, patterns.R50K_PATTERN)]
     for label, enc, pat_str in rows:
         for kind in KINDS:
-            times, ratios = growth(enc, pat_str or enc._pat_str, [make(kind, n) for n in sizes], args.rounds)
+            times, ratios = growth(enc, pat_str or enc._pat_str, {n: make(kind, n) for n in sizes}, args.rounds)
             print(f"| {label} | {kind} | " + " | ".join(f"{t:.4f}" for t in times) + " | "
                   + " | ".join(f"{g:.1f}" for g in ratios) + " |", flush=True)
 

@@ -116,26 +116,22 @@ class Encoding:
         return allowed_special, disallowed_special
 
     def _check_disallowed(self, text: str, disallowed_special) -> None:
-        if disallowed_special:
-            if not isinstance(disallowed_special, frozenset):
-                disallowed_special = frozenset(disallowed_special)
-            prefix = common_prefix(disallowed_special)
-            if prefix and (prefix[0] not in text or prefix not in text):
-                return  # none of them starts anywhere in the text
-            if match := special_token_regex(disallowed_special).search(text):
-                raise_disallowed_special_token(match.group())
+        self._check_each((text,), disallowed_special)
 
-    def _check_each(self, texts: list[str], disallowed_special) -> None:
-        """:meth:`_check_disallowed` on every text of a batch, what they share worked out once
-        (before the threads start, this loop is the batch's serial part)."""
+    def _check_each(self, texts, disallowed_special) -> None:
+        """Raise for the first disallowed special token in any of ``texts``. What the texts
+        share (the tokens' common start, their regex) is worked out once: before a batch's
+        threads start, this loop is its serial part."""
         if not disallowed_special:
             return
-        disallowed_special = frozenset(disallowed_special)
+        disallowed_special = frozenset(disallowed_special)  # the same object when it is one
         prefix = common_prefix(disallowed_special)
         first = prefix[:1]
         for text in texts:
+            # a memchr for the first character, then the whole start: most texts stop here
             if first in text and prefix in text:
-                self._check_disallowed(text, disallowed_special)
+                if match := special_token_regex(disallowed_special).search(text):
+                    raise_disallowed_special_token(match.group())
 
     def _encode_allowed(self, text: str, allowed_special: AbstractSet[str]) -> list[int]:
         """Encode with the allowed special tokens turned into their ids."""
