@@ -40,7 +40,7 @@ from bpe._scan cimport (B_HIGH, B_OTHER, BYTE_CLASS, C_L, C_LO, C_N, C_UP, C_WS,
 from bpe._text cimport (BpeUtf8, PyUnicode_AsUTF8AndSize, Texts, bpe_utf8_ready, bpe_utf8_write,
                         raise_for_utf8, texts_close, texts_open, texts_run)
 from bpe._trie cimport build_backtrack, free_backtrack
-from bpe._types cimport NO_RANK, RankVec, array_bytes, rank_t, vec_push
+from bpe._types cimport NO_RANK, RankVec, array_bytes, rank_t, vec_push, vec_reserve
 from bpe._vocab cimport (Slot, Vocab, fill_slots, filter_may_hold, hash_bytes, load_head, vocab_free,
                          vocab_lookup, vocab_probe)
 
@@ -284,16 +284,18 @@ cdef int encode_text(const Engine* e, int family, const uint8_t* s, size_t n, Ra
             rank[k] = vocab_probe(v, s + start[k], length, head[k], h[k]) if maybe[k] else NO_RANK
             if rank[k] == NO_RANK and length <= LONG_PIECE:
                 prefetch_cached(e, h[k], length)
-        # 3. in order: the tokens, and the merged pieces
+        # 3. in order: the tokens (one rank each, into room made beforehand), and the merged pieces
+        if vec_reserve(out, m):
+            return -1
         for k in range(m):
             if rank[k] != NO_RANK:
-                if vec_push(out, rank[k]):
-                    return -1
+                out.data[out.size] = rank[k]
+                out.size += 1
                 continue
             length = start[k + 1] - start[k]
             rc = merge_piece(e, s + start[k], length, h[k] if 3 <= length <= LONG_PIECE else 0, out)
-            if rc:
-                return rc
+            if rc or vec_reserve(out, m - k - 1):  # the merge may have taken the room
+                return rc or -1
         if counted != NULL:
             counted[0] += out.size
             out.size = 0

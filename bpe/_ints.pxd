@@ -8,12 +8,15 @@ from libc.string cimport memcpy
 
 from bpe._types cimport RankVec, rank_t
 
-# BPE gives its most frequent tokens the lowest ranks, so the ints
-# of ranks below SHARED_INTS are made once and shared (an incref instead of an allocation),
-# and for the rest a direct-mapped table keeps the last int made per slot. See
-# docs/performance.md.
+# A list of ids needs an int object per id. Each rank below RANK_INTS gets one int object,
+# made the first time the rank is returned and kept for the life of the process, so that a
+# rank seen before costs an incref instead of an allocation, with one well-predicted test;
+# only the ranks a process meets are made (pymalloc then packs them together, which is what
+# keeps the increfs in cache). Ranks of larger vocabularies go through a direct-mapped
+# table that keeps the last int made per slot. See docs/performance.md.
 cdef enum:
-    SHARED_INTS = 4096   # shared ints: 128 KiB of objects, in cache
+    SHARED_INTS = 4096   # made at import
+    RANK_INTS = 262144   # ranks with an int of their own (a 2 MiB table, touched as used)
     RECENT_INTS = 4096   # slots of recently made ints of higher ranks
     RECENT_SHIFT = 20    # 32 - log2(RECENT_INTS)
 
@@ -25,8 +28,8 @@ cdef extern from *:
     #define BPE_FREE_THREADED 0
     #endif
     """
-    # The recent-int slots are a plain array that the GIL guards; without a GIL every high
-    # rank gets a new int instead.
+    # The rank table and the recent-int slots are plain arrays that the GIL guards; without
+    # a GIL, ranks from SHARED_INTS up get a new int each time instead.
     const bint FREE_THREADED "BPE_FREE_THREADED"
 
 cdef extern from "Python.h":
@@ -37,11 +40,11 @@ cdef extern from "Python.h":
 
 cdef extern from *:
     """
-    static PyObject* bpe_shared_int[4096];
+    static PyObject* bpe_rank_int[262144];  /* NULL until the rank is first returned */
     static PyObject* bpe_recent_int[4096];  /* NULL, or an int of rank bpe_recent_rank[slot] */
     static uint32_t bpe_recent_rank[4096];
     """
-    PyObject* shared_int "bpe_shared_int"[4096]   # SHARED_INTS
+    PyObject* rank_int "bpe_rank_int"[262144]     # RANK_INTS
     PyObject* recent_int "bpe_recent_int"[4096]   # RECENT_INTS
     rank_t recent_rank "bpe_recent_rank"[4096]
 
@@ -49,42 +52,49 @@ cdef extern from *:
 cdef inline int make_shared_ints() except -1:
     cdef size_t k
     for k in range(SHARED_INTS):
-        shared_int[k] = new_int(k)  # kept for the life of the process
-        if shared_int[k] == NULL:
+        rank_int[k] = new_int(k)
+        if rank_int[k] == NULL:
             raise MemoryError()
     return 0
 
+
+cdef inline PyObject* int_of_rank(rank_t r) except NULL:
+    """A new reference to an int of value r, made once where the GIL allows."""
+    cdef PyObject* item
+    cdef uint32_t slot
+    if r < RANK_INTS:
+        item = rank_int[r]
+        if item == NULL:
+            item = new_int(r)
+            if item == NULL:
+                return NULL
+            if FREE_THREADED:
+                return item  # a new int each time: the table is filled under the GIL only
+            rank_int[r] = item
+    elif FREE_THREADED:
+        return new_int(r)
+    else:
+        slot = (r * <uint32_t>0x9E3779B1u) >> RECENT_SHIFT
+        item = recent_int[slot]
+        if item == NULL or recent_rank[slot] != r:
+            item = new_int(r)
+            if item == NULL:
+                return NULL
+            xdecref(recent_int[slot])
+            recent_int[slot] = item
+            recent_rank[slot] = r
+    incref(item)
+    return item
 
 
 cdef inline list vec_to_list(const RankVec* v):
     """The ranks as a Python list of ints (the one place that builds Python objects)."""
     cdef list out = PyList_New(v.size)
     cdef size_t k
-    cdef rank_t r
-    cdef uint32_t slot
     cdef PyObject* item
     for k in range(v.size):
-        r = v.data[k]
-        if r < SHARED_INTS:
-            item = shared_int[r]
-        elif FREE_THREADED:
-            item = new_int(r)
-            if item == NULL:
-                raise MemoryError()
-            list_set_item(out, k, item)
-            continue
-        else:
-            slot = (r * <uint32_t>0x9E3779B1u) >> RECENT_SHIFT
-            item = recent_int[slot]
-            if item == NULL or recent_rank[slot] != r:
-                item = new_int(r)
-                if item == NULL:
-                    raise MemoryError()  # the list is freed with the exception; NULL items are allowed
-                xdecref(recent_int[slot])
-                recent_int[slot] = item
-                recent_rank[slot] = r
-        incref(item)
-        list_set_item(out, k, item)  # steals the reference
+        item = int_of_rank(v.data[k])  # raises MemoryError (the list, its unset items NULL, is freed)
+        list_set_item(out, k, item)    # steals the reference
     return out
 
 

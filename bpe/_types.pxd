@@ -49,6 +49,17 @@ cdef inline int vec_push(RankVec* v, rank_t r) noexcept nogil:
     return 0
 
 
+cdef inline int vec_reserve(RankVec* v, size_t extra) noexcept nogil:
+    """Room for `extra` more ranks, so that a loop may then store them without a test each."""
+    cdef rank_t* data
+    while v.capacity - v.size < extra:
+        data = <rank_t*>grow(v.data, &v.capacity, sizeof(rank_t), 64)
+        if data == NULL:
+            return -1
+        v.data = data
+    return 0
+
+
 cdef inline size_t array_bytes(size_t count, size_t item) except? 0:
     """count * item, or OverflowError when that does not fit in size_t (32-bit targets)."""
     if item and count > (<size_t>-1) // item:

@@ -180,6 +180,21 @@ def test_threads_sharing_two_cache_entries_never_read_a_torn_one():
 
 # -- 6. sizes and re-initialisation -------------------------------------------------------
 
+def test_ids_on_both_sides_of_the_int_table_are_right_every_time():
+    # Ranks below 2**18 get an int kept per rank, larger ones a slot of recent ints: ids
+    # from either side, repeated and mixed in one list, keep their values (and a rank that
+    # shares a slot with another evicts it without losing either).
+    edge = 1 << 18
+    high = [edge - 1, edge, edge + 1, 900_000]
+    ranks = BYTES | {pair: r for pair, r in zip((b"ab", b"cd", b"ef", b"gh"), high)}
+    core = _core.CoreBPE(ranks, {}, 0)
+    text = "abcdefgh" * 50 + "x"
+    want = high * 50 + [ord("x")]
+    for _ in range(3):
+        got = core.encode_pieces([text[i : i + 2] for i in range(0, len(text), 2)])
+        assert got == want and all(type(i) is int for i in got)
+
+
 def test_table_sizes_cannot_wrap_and_an_engine_cannot_be_built_twice():
     with pytest.raises(ValueError, match="sparse"):
         _core.CoreBPE(BYTES | {b"ab": 2**32 - 2}, {}, 0)
