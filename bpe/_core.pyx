@@ -23,16 +23,16 @@ from libc.string cimport memcpy, memset
 
 from bpe._backtrack cimport (BACKTRACK_SHORT, BACKTRACK_SHORT_UTF8, PAIR_MEMO, Backtrack, BtToken,
                              DaSlot, backtrack_encode)
-from bpe._cache cimport (LONG_PIECE, SHORT_PIECE, CACHE_PIECE, PieceCache, cache_entry, cache_find, cache_free,
-                         cache_get, cache_put, cache_set, cache_victim, caches_init)
+from bpe._cache cimport (LONG_PIECE, SHORT_PIECE, CACHE_PIECE, PieceCache, cache_free,
+                         cache_get, cache_put, caches_init)
 from bpe._decode cimport decode_ids
 from bpe._count cimport (PieceMap, piece_map_add, piece_map_add_count, piece_map_free, piece_map_init,
                          piece_map_prune)
 from bpe._image cimport image_read, image_write
-from bpe._ints cimport make_shared_ints, vec_to_bytearray, vec_to_list
+from bpe._ints cimport prefill_rank_ints, vec_to_bytearray, vec_to_list
 from bpe._merge cimport merge_any
 from bpe._ranks cimport RankTable, table_of_vocab
-from bpe._port cimport bpe_prefetch, bpe_prefetch_write, table_alloc
+from bpe._port cimport table_alloc
 from bpe._pretok cimport (SIMD_AVX2, SIMD_NEON, SIMD_NONE, SIMD_SCALAR, SIMD_SSE2, BpeMasks, ScanWindow,
                           classify, next_piece, simd_best, simd_get, simd_set, simd_supported, window_init)
 from bpe._scan cimport (B_HIGH, B_OTHER, BYTE_CLASS, C_L, C_LO, C_N, C_UP, C_WS, FAMILY_CL100K,
@@ -40,7 +40,7 @@ from bpe._scan cimport (B_HIGH, B_OTHER, BYTE_CLASS, C_L, C_LO, C_N, C_UP, C_WS,
 from bpe._text cimport (BpeUtf8, PyUnicode_AsUTF8AndSize, Texts, bpe_utf8_ready, bpe_utf8_write,
                         raise_for_utf8, texts_close, texts_open, texts_run)
 from bpe._trie cimport build_backtrack, free_backtrack
-from bpe._types cimport NO_RANK, RankVec, array_bytes, rank_t, vec_push, vec_reserve
+from bpe._types cimport NO_RANK, RankVec, array_bytes, rank_t, vec_push
 from bpe._vocab cimport (Slot, Vocab, fill_slots, filter_may_hold, hash_bytes, load_head, vocab_free,
                          vocab_lookup, vocab_probe)
 
@@ -56,7 +56,7 @@ cdef extern from *:
 DEBUG_BUILD = bool(BPE_DEBUG)
 
 
-make_shared_ints()
+prefill_rank_ints()
 
 
 # ---------------------------------------------------------------------------------------
@@ -85,24 +85,6 @@ cdef inline const PieceCache* cache_for(const Engine* e, size_t n) noexcept nogi
         return NULL
     cache = &e.caches[0 if n <= SHORT_PIECE else 1 if n <= CACHE_PIECE else 2]
     return cache if cache.entries != NULL else NULL
-
-
-cdef inline void prefetch_cached(const Engine* e, uint64_t h, size_t n) noexcept nogil:
-    """Start loading the cache entry a piece's lookup will read, or its put will write."""
-    cdef const PieceCache* cache = cache_for(e, n)
-    cdef const uint8_t* entry
-    cdef size_t first
-    cdef ptrdiff_t i
-    if cache != NULL:
-        first = cache_set(cache, h)
-        i = cache_find(cache, h, first)
-        if i >= 0:
-            entry = <const uint8_t*>cache_entry(cache, <size_t>i)
-            bpe_prefetch(entry)
-            if cache.entry_size > 64:  # the tokens start in the second line
-                bpe_prefetch(entry + 64)
-        else:  # a miss: cache_put writes an entry after the merge
-            bpe_prefetch_write(cache_entry(cache, cache_victim(cache, h, first)))
 
 
 cdef inline int merge_piece(const Engine* e, const uint8_t* s, size_t n, uint64_t h,
@@ -239,66 +221,50 @@ _simd_from_environment()
 # ---------------------------------------------------------------------------------------
 # The encode loop
 
-# Pieces are cut and hashed a batch at a time, and the table slots of the whole batch are
-# prefetched before the first lookup: the lookups are bound by cache misses, and the misses
-# of a batch then overlap instead of queueing one after another.
 cdef enum:
-    BATCH = 16  # pieces cut, hashed and prefetched together
+    COUNT_FLUSH = 4096  # ranks held before counting empties the scratch vector
 
 cdef int encode_text(const Engine* e, int family, const uint8_t* s, size_t n, RankVec* out,
                      size_t* counted) noexcept nogil:
     """Append the ranks of s[:n] to out. With counted, count them instead: out is scratch
-    space, emptied after every batch, and counted[0] gets the total."""
-    cdef size_t start[BATCH + 1]
-    cdef uint64_t head[BATCH]
-    cdef uint64_t h[BATCH]
-    cdef rank_t rank[BATCH]
-    cdef bint maybe[BATCH]
-    cdef size_t i = 0, k, m, length
+    space, emptied now and then, and counted[0] gets the total."""
+    cdef size_t i = 0, j, length
+    cdef uint64_t head, h
+    cdef rank_t r
     cdef int rc
     cdef const Vocab* v = &e.vocab
     cdef ScanWindow w
     window_init(&w)
     while i < n:
-        # 1. cut a batch of pieces, hash them, prefetch their slots
-        m = 0
-        start[0] = i
-        while m < BATCH and i < n:
-            i = next_piece(family, s, i, n, &w)
-            length = i - start[m]
-            maybe[m] = False
-            if length >= 3 and (length <= v.max_len or length <= LONG_PIECE):
-                head[m] = load_head(s + start[m], length)
-                h[m] = hash_bytes(s + start[m], length, head[m])
-                if length <= v.max_len and filter_may_hold(v, h[m]):
-                    maybe[m] = True
-                    bpe_prefetch(&v.slots[h[m] & v.mask])
-            m += 1
-            start[m] = i
-        # 2. whole-piece lookups; prefetch the cache entries of the pieces that are not tokens
-        for k in range(m):
-            length = start[k + 1] - start[k]
-            if length < 3:
-                rank[k] = vocab_lookup(v, s + start[k], length)
-                continue
-            rank[k] = vocab_probe(v, s + start[k], length, head[k], h[k]) if maybe[k] else NO_RANK
-            if rank[k] == NO_RANK and length <= LONG_PIECE:
-                prefetch_cached(e, h[k], length)
-        # 3. in order: the tokens (one rank each, into room made beforehand), and the merged pieces
-        if vec_reserve(out, m):
-            return -1
-        for k in range(m):
-            if rank[k] != NO_RANK:
-                out.data[out.size] = rank[k]
-                out.size += 1
-                continue
-            length = start[k + 1] - start[k]
-            rc = merge_piece(e, s + start[k], length, h[k] if 3 <= length <= LONG_PIECE else 0, out)
-            if rc or vec_reserve(out, m - k - 1):  # the merge may have taken the room
-                return rc or -1
-        if counted != NULL:
+        j = next_piece(family, s, i, n, &w)
+        length = j - i
+        h = 0
+        if length < 3:
+            r = vocab_lookup(v, s + i, length)
+        elif length <= v.max_len or length <= LONG_PIECE:
+            head = load_head(s + i, length)
+            h = hash_bytes(s + i, length, head)
+            r = NO_RANK
+            if length <= v.max_len and filter_may_hold(v, h):
+                r = vocab_probe(v, s + i, length, head, h)
+            if length > LONG_PIECE:
+                h = 0
+        else:
+            r = NO_RANK
+        if r != NO_RANK:
+            if vec_push(out, r):
+                return -1
+        else:
+            rc = merge_piece(e, s + i, length, h, out)
+            if rc:
+                return rc
+        if counted != NULL and out.size >= COUNT_FLUSH:
             counted[0] += out.size
             out.size = 0
+        i = j
+    if counted != NULL:
+        counted[0] += out.size
+        out.size = 0
     return 0
 
 

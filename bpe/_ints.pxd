@@ -15,7 +15,7 @@ from bpe._types cimport RankVec, rank_t
 # keeps the increfs in cache). Ranks of larger vocabularies go through a direct-mapped
 # table that keeps the last int made per slot. See docs/performance.md.
 cdef enum:
-    SHARED_INTS = 4096   # made at import
+    PREFILLED_INTS = 4096   # ranks whose int is made at import
     RANK_INTS = 262144   # ranks with an int of their own (a 2 MiB table, touched as used)
     RECENT_INTS = 4096   # slots of recently made ints of higher ranks
     RECENT_SHIFT = 20    # 32 - log2(RECENT_INTS)
@@ -29,7 +29,7 @@ cdef extern from *:
     #endif
     """
     # The rank table and the recent-int slots are plain arrays that the GIL guards; without
-    # a GIL, ranks from SHARED_INTS up get a new int each time instead.
+    # a GIL, ranks from PREFILLED_INTS up get a new int each time instead.
     const bint FREE_THREADED "BPE_FREE_THREADED"
 
 cdef extern from "Python.h":
@@ -49,9 +49,10 @@ cdef extern from *:
     rank_t recent_rank "bpe_recent_rank"[4096]
 
 
-cdef inline int make_shared_ints() except -1:
+cdef inline int prefill_rank_ints() except -1:
+    """The ints of the lowest ranks (bytes and the commonest merges), made once at import."""
     cdef size_t k
-    for k in range(SHARED_INTS):
+    for k in range(PREFILLED_INTS):
         rank_int[k] = new_int(k)
         if rank_int[k] == NULL:
             raise MemoryError()

@@ -37,18 +37,6 @@ cdef struct RankVec:
     size_t capacity
 
 
-cdef inline int vec_push(RankVec* v, rank_t r) noexcept nogil:
-    cdef rank_t* data
-    if v.size == v.capacity:
-        data = <rank_t*>grow(v.data, &v.capacity, sizeof(rank_t), 64)
-        if data == NULL:
-            return -1
-        v.data = data
-    v.data[v.size] = r
-    v.size += 1
-    return 0
-
-
 cdef inline int vec_reserve(RankVec* v, size_t extra) noexcept nogil:
     """Room for `extra` more ranks, so that a loop may then store them without a test each."""
     cdef rank_t* data
@@ -57,6 +45,14 @@ cdef inline int vec_reserve(RankVec* v, size_t extra) noexcept nogil:
         if data == NULL:
             return -1
         v.data = data
+    return 0
+
+
+cdef inline int vec_push(RankVec* v, rank_t r) noexcept nogil:
+    if v.size == v.capacity and vec_reserve(v, 1):
+        return -1
+    v.data[v.size] = r
+    v.size += 1
     return 0
 
 
