@@ -188,6 +188,17 @@ def test_bad_constructor_arguments():
         bpe.Encoding("x", pat_str=r"(unclosed", mergeable_ranks={b"a": 0}, special_tokens={})
 
 
+def test_counts_of_texts_longer_than_the_count_loops_scratch_space(pair):
+    # counting keeps at most a few thousand ranks before adding them up; merged pieces (the
+    # CJK runs, the accented words) land on both sides of each flush
+    enc, tk = pair
+    text = " ".join(f"word{i} 中文字符{i % 7} Ünïcödé" for i in range(3000))
+    want = len(tk.encode_ordinary(text))
+    assert want > 3 * 4096
+    assert enc.count(text) == want == len(enc.encode_ordinary(text))
+    assert enc.count_batch([text, text[:5000]], num_threads=2) == [want, len(tk.encode_ordinary(text[:5000]))]
+
+
 @pytest.mark.threads
 def test_threaded_batches_equal_one_thread(pair):
     enc, tk = pair
