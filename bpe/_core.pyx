@@ -23,8 +23,8 @@ from libc.string cimport memcpy, memset
 
 from bpe._backtrack cimport (BACKTRACK_SHORT, BACKTRACK_SHORT_UTF8, PAIR_MEMO, Backtrack, BtToken,
                              DaSlot, backtrack_encode)
-from bpe._cache cimport (LONG_PIECE, SHORT_PIECE, CACHE_PIECE, PieceCache, cache_free,
-                         cache_get, cache_put, caches_init)
+from bpe._cache cimport (LONG_PIECE, SHORT_PIECE, CACHE_PIECE, PieceCache, cache_entry, cache_free,
+                         cache_get, cache_put, cache_set, cache_victim, caches_init)
 from bpe._decode cimport decode_ids
 from bpe._count cimport (PieceMap, piece_map_add, piece_map_add_count, piece_map_free, piece_map_init,
                          piece_map_prune)
@@ -32,7 +32,7 @@ from bpe._image cimport image_read, image_write
 from bpe._ints cimport prefill_rank_ints, vec_to_bytearray, vec_to_list
 from bpe._merge cimport merge_any
 from bpe._ranks cimport RankTable, table_of_vocab
-from bpe._port cimport table_alloc
+from bpe._port cimport bpe_prefetch_write, table_alloc
 from bpe._pretok cimport (SIMD_AVX2, SIMD_NEON, SIMD_NONE, SIMD_SCALAR, SIMD_SSE2, BpeMasks, ScanWindow,
                           classify, next_piece, simd_best, simd_get, simd_set, simd_supported, window_init)
 from bpe._scan cimport (B_HIGH, B_OTHER, BYTE_CLASS, C_L, C_LO, C_N, C_UP, C_WS, FAMILY_CL100K,
@@ -97,6 +97,9 @@ cdef inline int merge_piece(const Engine* e, const uint8_t* s, size_t n, uint64_
         if cache_get(cache, h, s, n, out):
             return 0
         out.size = start  # a failed get may have pushed part of an entry
+        # the entry the put below takes: on a first pass it is in no cache level, and the
+        # merge takes long enough for it to arrive
+        bpe_prefetch_write(cache_entry(cache, cache_victim(cache, h, cache_set(cache, h))))
     if e.bt != NULL and (n >= BACKTRACK_SHORT or (n >= BACKTRACK_SHORT_UTF8 and s[n - 1] >= 0x80)):
         rc = backtrack_encode(e.bt, s, n, out)
     if rc == -3:
