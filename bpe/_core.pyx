@@ -41,8 +41,7 @@ from bpe._text cimport (BpeUtf8, PyUnicode_AsUTF8AndSize, Texts, bpe_utf8_ready,
                         raise_for_utf8, texts_close, texts_open, texts_run)
 from bpe._trie cimport build_backtrack, free_backtrack
 from bpe._types cimport NO_RANK, RankVec, array_bytes, rank_t, vec_push
-from bpe._vocab cimport (Slot, Vocab, fill_slots, filter_may_hold, hash_bytes, load_head, vocab_free,
-                         vocab_lookup, vocab_probe)
+from bpe._vocab cimport Slot, Vocab, fill_slots, vocab_find, vocab_free, vocab_lookup
 
 cdef extern from *:
     """
@@ -112,12 +111,13 @@ cdef inline int merge_piece(const Engine* e, const uint8_t* s, size_t n, uint64_
 cdef inline int encode_piece(const Engine* e, const uint8_t* s, size_t n, RankVec* out) noexcept nogil:
     """Append the ranks of one piece. 0 on success, -1 out of memory, -2-b: byte b has no rank."""
     cdef rank_t r
+    cdef uint64_t h
     if n == 0:
         return 0  # a split pattern may match the empty string: no bytes, no tokens
-    r = vocab_lookup(&e.vocab, s, n)
+    r = vocab_find(&e.vocab, s, n, LONG_PIECE, &h)
     if r != NO_RANK:
         return vec_push(out, r)
-    return merge_piece(e, s, n, hash_bytes(s, n, load_head(s, n)) if 3 <= n <= LONG_PIECE else 0, out)
+    return merge_piece(e, s, n, h, out)
 
 
 cdef void engine_free(Engine* e) noexcept nogil:
@@ -231,8 +231,8 @@ cdef int encode_text(const Engine* e, int family, const uint8_t* s, size_t n, Ra
                      size_t* counted) noexcept nogil:
     """Append the ranks of s[:n] to out. With counted, count them instead: out is scratch
     space, emptied now and then, and counted[0] gets the total."""
-    cdef size_t i = 0, j, length
-    cdef uint64_t head, h
+    cdef size_t i = 0, j
+    cdef uint64_t h
     cdef rank_t r
     cdef int rc
     cdef const Vocab* v = &e.vocab
@@ -240,25 +240,12 @@ cdef int encode_text(const Engine* e, int family, const uint8_t* s, size_t n, Ra
     window_init(&w)
     while i < n:
         j = next_piece(family, s, i, n, &w)
-        length = j - i
-        h = 0
-        if length < 3:
-            r = vocab_lookup(v, s + i, length)
-        elif length <= v.max_len or length <= LONG_PIECE:
-            head = load_head(s + i, length)
-            h = hash_bytes(s + i, length, head)
-            r = NO_RANK
-            if length <= v.max_len and filter_may_hold(v, h):
-                r = vocab_probe(v, s + i, length, head, h)
-            if length > LONG_PIECE:
-                h = 0
-        else:
-            r = NO_RANK
+        r = vocab_find(v, s + i, j - i, LONG_PIECE, &h)
         if r != NO_RANK:
             if vec_push(out, r):
                 return -1
         else:
-            rc = merge_piece(e, s + i, length, h, out)
+            rc = merge_piece(e, s + i, j - i, h, out)
             if rc:
                 return rc
         if counted != NULL and out.size >= COUNT_FLUSH:

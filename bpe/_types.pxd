@@ -38,7 +38,7 @@ cdef struct RankVec:
 
 
 cdef inline int vec_reserve(RankVec* v, size_t extra) noexcept nogil:
-    """Room for `extra` more ranks, so that a loop may then store them without a test each."""
+    """Room for `extra` more ranks: 0, or -1 out of memory with v intact."""
     cdef rank_t* data
     while v.capacity - v.size < extra:
         data = <rank_t*>grow(v.data, &v.capacity, sizeof(rank_t), 64)

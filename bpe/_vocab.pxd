@@ -113,21 +113,34 @@ cdef inline bint filter_may_hold(const Vocab* v, uint64_t h) noexcept nogil:
     return v.filter[(h >> 32) & v.filter_mask] & bits == bits
 
 
+cdef inline rank_t vocab_find(const Vocab* v, const uint8_t* p, size_t n, size_t hashed_max,
+                              uint64_t* h) noexcept nogil:
+    """The rank of the token with bytes p[:n], or NO_RANK. h gets the hash of p[:n] when
+    3 <= n <= hashed_max, else 0: a caller who goes on to a table keyed by the same hash
+    (the piece cache) then hashes once, whether or not p[:n] is a token."""
+    cdef uint64_t head, hash
+    h[0] = 0
+    if n < 3:
+        if n == 1:
+            return v.byte_rank[p[0]]
+        if n == 2:
+            return v.pair_rank[(<uint32_t>p[0] << 8) | p[1]]
+        return NO_RANK
+    if n > v.max_len and n > hashed_max:
+        return NO_RANK
+    head = load_head(p, n)
+    hash = hash_bytes(p, n, head)
+    if n <= hashed_max:
+        h[0] = hash
+    if n > v.max_len or not filter_may_hold(v, hash):
+        return NO_RANK
+    return vocab_probe(v, p, n, head, hash)
+
+
 cdef inline rank_t vocab_lookup(const Vocab* v, const uint8_t* p, size_t n) noexcept nogil:
     """The rank of the token with bytes p[:n], or NO_RANK."""
-    cdef uint64_t head, h
-    if n > v.max_len:
-        return NO_RANK
-    if n == 1:
-        return v.byte_rank[p[0]]
-    if n == 2:
-        return v.pair_rank[(<uint32_t>p[0] << 8) | p[1]]
-    head = load_head(p, n)
-    h = hash_bytes(p, n, head)
-    if not filter_may_hold(v, h):
-        return NO_RANK
-    return vocab_probe(v, p, n, head, h)
-
+    cdef uint64_t unused
+    return vocab_find(v, p, n, 0, &unused)
 
 
 cdef inline void prefetch_slot(const Vocab* v, const uint8_t* p, size_t n, bint all_lengths) noexcept nogil:
