@@ -34,7 +34,8 @@ from bpe._merge cimport merge_any
 from bpe._ranks cimport RankTable, table_of_vocab
 from bpe._port cimport bpe_prefetch_write, table_alloc
 from bpe._pretok cimport (SIMD_AVX2, SIMD_NEON, SIMD_NONE, SIMD_SCALAR, SIMD_SSE2, BpeMasks, ScanWindow,
-                          classify, next_piece, simd_best, simd_get, simd_set, simd_supported, window_init)
+                          classify, next_piece, simd_best, simd_get, simd_set, simd_supported, window_cuts,
+                          window_init)
 from bpe._scan cimport (B_HIGH, B_OTHER, BYTE_CLASS, C_L, C_LO, C_N, C_UP, C_WS, FAMILY_CL100K,
                         FAMILY_GPT2, FAMILY_O200K, UCLASS)
 from bpe._text cimport (BpeUtf8, PyUnicode_AsUTF8AndSize, Texts, bpe_utf8_ready, bpe_utf8_write,
@@ -202,7 +203,17 @@ def class_masks(const uint8_t[::1] block, str level):
         raise ValueError(f"SIMD level {level!r} has no classifier on this build and CPU")
     classify(SIMD_LEVELS[level], &block[0], &m)
     return {"upper": m.upper, "lower": m.lower, "digit": m.digit, "space": m.space, "high": m.high,
-            "other": m.other, "newline": m.newline, "slash": m.slash, "blank": m.blank}
+            "other": m.other, "newline": m.newline, "slash": m.slash, "blank": m.blank, "quote": m.quote}
+
+
+def window_cuts_of(const uint8_t[::1] block, str level):
+    """(cuts, unsure) of 64 bytes at ``level`` (for tests): bit k of cuts says whether byte
+    k starts an o200k piece when byte 0 starts one, wherever bit k of unsure is clear."""
+    cdef ScanWindow w
+    class_masks(block, level)  # checks the block and the level
+    classify(SIMD_LEVELS[level], &block[0], &w.m)
+    window_cuts(&w)
+    return w.cuts, w.unsure
 
 
 def _simd_from_environment():

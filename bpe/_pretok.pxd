@@ -11,6 +11,8 @@
 
 from libc.stdint cimport uint8_t, uint64_t
 
+from bpe._port cimport bpe_ctz64
+
 from bpe._scan cimport (FAMILY_CL100K, FAMILY_O200K, cl100k_ascii, contraction, next_cl100k,
                         next_gpt2, next_o200k, o200k_ascii)
 
@@ -25,6 +27,7 @@ cdef extern from "_c/simd.h":
         uint64_t newline
         uint64_t slash
         uint64_t blank
+        uint64_t quote
     enum:
         SIMD_NONE "BPE_SIMD_NONE"
         SIMD_SCALAR "BPE_SIMD_SCALAR"
@@ -55,6 +58,8 @@ cdef struct ScanWindow:
     bint valid      # masks are there (none yet, or too near the text's end for 64 bytes)
     int level       # the classifier (SIMD_NONE: the byte-at-a-time paths only)
     BpeMasks m
+    uint64_t cuts   # window_cuts: the bytes that start a piece, where not unsure
+    uint64_t unsure # window_cuts: the bytes whose bit in cuts the masks cannot vouch for
 
 
 cdef inline void window_init(ScanWindow* w) noexcept nogil:
@@ -66,6 +71,106 @@ cdef inline void window_init(ScanWindow* w) noexcept nogil:
 
 cdef inline bint bit(uint64_t mask, unsigned j) noexcept nogil:
     return (mask >> j) & 1
+
+
+# All the piece starts of a window at once. Bit 0 starts a piece (a window is classified
+# where one starts); whether byte k starts one then follows from the classes of bytes k-2
+# to k+1 and from three kinds of run: newlines (and slashes) that a punctuation piece takes
+# in at its end ('[\r\n/]*'), white space from which a newline follows (white space up to
+# its run's last newline is one piece) and digits (in threes from the run's start). What
+# the masks cannot vouch for is unsure: non-ASCII bytes, white space other than ' ' and
+# newlines (a tab prefixes letters, never punctuation), an apostrophe between letters (a
+# contraction), a thirteenth digit in a row, the last byte (its answer needs the next) and
+# white space that reaches the window's end, each with the decisions that read it. A piece
+# whose end the cuts vouch for then costs one count of trailing zeros; the others go to
+# masked_piece below. tests/test_simd.py holds both to `regex` at every level.
+
+cdef inline uint64_t fill_up(uint64_t x, uint64_t g) noexcept nogil:
+    """x's bits carried to higher bits through runs of g's."""
+    x |= (x << 1) & g
+    g &= g << 1
+    x |= (x << 2) & g
+    g &= g << 2
+    x |= (x << 4) & g
+    g &= g << 4
+    x |= (x << 8) & g
+    g &= g << 8
+    x |= (x << 16) & g
+    g &= g << 16
+    return x | ((x << 32) & g)
+
+
+cdef inline uint64_t fill_down(uint64_t x, uint64_t g) noexcept nogil:
+    """x's bits carried to lower bits through runs of g's."""
+    x |= (x >> 1) & g
+    g &= g >> 1
+    x |= (x >> 2) & g
+    g &= g >> 2
+    x |= (x >> 4) & g
+    g &= g >> 4
+    x |= (x >> 8) & g
+    g &= g >> 8
+    x |= (x >> 16) & g
+    g &= g >> 16
+    return x | ((x >> 32) & g)
+
+
+cdef inline void window_cuts(ScanWindow* w) noexcept nogil:
+    cdef uint64_t lo = w.m.lower, up = w.m.upper, letter = lo | up, digit = w.m.digit
+    cdef uint64_t space = w.m.space, blank = w.m.blank, nl = w.m.newline, other = w.m.other
+    cdef uint64_t high = w.m.high, slash = w.m.slash
+    cdef uint64_t taken, to_nl = 0, q, tail, starts, d2, d4, d7, d10, seeds
+    # Each run is filled only where the window has one, and in the cheapest way that is
+    # exact: in prose most windows need none of them.
+    # newlines (and slashes after them) right after punctuation end the punctuation's piece
+    seeds = nl & (other << 1)
+    if slash & ((nl << 1) | (nl >> 1)):
+        taken = fill_up(seeds, nl | slash)
+    else:  # runs of newlines alone, each with a seed at its start or none: a carry fills them
+        taken = ((nl + seeds) ^ nl) & nl
+    # a space after a newline starts a piece unless a newline follows within the run
+    if blank & (nl << 1):
+        to_nl = fill_down(nl, space)
+    q = (high | (space & ~blank & ~nl) | (w.m.quote & ((letter | high) << 1) & ((letter | high) >> 1)))
+    # digits go in threes from their run's start
+    starts = digit & ~(digit << 1)
+    d2 = digit & (digit << 1)
+    d4 = d2 & (d2 << 2)  # the last of four digits in a row
+    if d4:
+        d7 = d4 & (d4 << 3)
+        d10 = d7 & (d4 << 6)
+        starts |= (d4 & (starts << 3)) | (d7 & (starts << 6)) | (d10 & (starts << 9))
+        q |= d10 & (d4 << 9)
+    # and what reads a run from its other end: digits counted from an unsure byte before
+    # them, newlines that non-ASCII punctuation may take in, white space that a non-ASCII
+    # byte ends (white space too, maybe); the runs overlap here, which is only cautious
+    if high | ((q << 1) & digit):
+        q |= (fill_up(((q << 1) & digit) | (nl & (high << 1)), digit | nl | slash)
+              | fill_down(space & (high >> 1), space))
+    # white space at the window's end may go on, and hold a newline: the bits above the
+    # last byte that is not white space (all but bit 0 when there is none)
+    tail = ~((<uint64_t>2 << msb64(~space | 1)) - 1)
+    # a decision reads bytes k-2 to k, and k+1 for a space
+    w.unsure = q | (q << 1) | (q << 2) | ((q >> 1) & blank) | tail | (<uint64_t>1 << 63)
+    w.cuts = ((letter & ((lo << 1 & up) | (nl << 1) | (digit << 1)
+                         | ((other << 1) & (((other & ~taken) << 2) | (blank << 2)))))
+              | (other & ((letter << 1) | (digit << 1) | (nl << 1)))
+              | starts
+              | (nl & ~(space << 1))
+              | (blank & (~(space << 1) | ((nl << 1) & ~to_nl) | ((blank << 1) & ~(space >> 1))))
+              | ((taken << 1) & ~taken)) & ~taken
+
+
+cdef inline ptrdiff_t cut_piece(const ScanWindow* w, size_t i) noexcept nogil:
+    """The end of the piece at i read from the window's cuts, or -1 where it is unsure."""
+    cdef unsigned o = <unsigned>(i - w.base), c
+    cdef uint64_t after = ~((<uint64_t>2 << o) - 1), rest = w.cuts & after
+    if rest == 0:
+        return -1
+    c = bpe_ctz64(rest)
+    if w.unsure & after & ((<uint64_t>2 << c) - 1):
+        return -1
+    return w.base + c
 
 
 cdef inline ptrdiff_t masked_other(const ScanWindow* w, unsigned q) noexcept nogil:
@@ -152,8 +257,12 @@ cdef inline size_t next_piece(int family, const uint8_t* s, size_t i, size_t n,
                 w.valid = n - i >= WINDOW
                 if w.valid:
                     classify(w.level, s + i, &w.m)
+                    window_cuts(w)
                     w.base = i
             if w.valid:
+                e = cut_piece(w, i)
+                if e >= 0:
+                    return e
                 e = masked_piece(w, s, i, n)
                 if e >= 0:
                     return e

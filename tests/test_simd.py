@@ -58,7 +58,7 @@ def _bit(mask: int, j: int) -> bool:
 def test_the_reference_masks_are_the_patterns_classes_on_every_byte():
     expected = {
         "upper": r"\p{Lu}", "lower": r"\p{Ll}", "digit": r"\p{N}", "space": r"\s",
-        "other": r"[^\s\p{L}\p{N}]", "newline": r"[\r\n]", "slash": "/", "blank": " ",
+        "other": r"[^\s\p{L}\p{N}]", "newline": r"[\r\n]", "slash": "/", "blank": " ", "quote": "'",
     }
     for start in (0, 64):
         block = bytes(range(start, start + 64))
@@ -152,3 +152,57 @@ def test_each_level_gives_tiktokens_ids_and_counts(level):
         expected = [tk.encode_ordinary(doc) for doc in docs]
         assert [enc.encode_ordinary(doc) for doc in docs] == expected, corpus
         assert enc._core_bpe.count_cuts(text.encode()) == len(patterns.split(enc._pat_str, text))
+
+
+# The window's cuts (bpe/_pretok.pxd window_cuts), bit by bit: from every piece start of
+# random texts that mix every ASCII byte with the pieces whose ends are decided far from
+# them (contractions, newlines taken in after punctuation, white space up to its last
+# newline, digits in threes, non-ASCII letters, digits, punctuation and white space).
+_PARTS = [chr(c) for c in range(128)] + [
+    "É", "é", "\u0301", "\x85", "\u2028", "\u2014", "\u4e2d", "\u01c5", "\u02b0", "\u00a0 ", "\n\u3000",
+    " \u0301", "\u0967", "\u0663", "the", " The", "  ", "\r\n", "don't", "'S", "x'\u017f", "1234", "...", " .",
+    "\n\n", "  \n", " \n ", "x.y", "HTTPServer", "iPhone", "\n    ", ".\n", "./\n/", "12345678901234",
+]
+
+
+def _random_texts(seed: int, count: int) -> list[str]:
+    rng = random.Random(seed)
+    return ["".join(rng.choice(_PARTS) for _ in range(rng.randint(64, 300))) for _ in range(count)]
+
+
+@pytest.mark.parametrize("level", [level for level in LEVELS if level != "none"])
+def test_window_cuts_are_regexs_piece_starts_wherever_they_are_sure(level):
+    sure = 0
+    for text in _random_texts(11, 400):
+        data, starts, at = text.encode(), set(), 0
+        for piece in patterns.split(patterns.O200K_PATTERN, text):
+            starts.add(at)
+            at += len(piece.encode())
+        for start in sorted(starts):
+            if len(data) - start < 64 or data[start] >= 0x80:
+                continue  # the scanner makes no window there
+            cuts, unsure = _core.window_cuts_of(data[start : start + 64], level)
+            for k in range(1, 64):
+                if not unsure >> k & 1:
+                    sure += 1
+                    assert bool(cuts >> k & 1) == (start + k in starts), (data[start : start + 64], k)
+    assert sure > 500_000  # most bits are vouched for, so the assertions above had work
+
+
+@pytest.mark.parametrize("level", [level for level in LEVELS if level != "none"])
+def test_window_cuts_vouch_for_all_of_plain_prose_and_code(level):
+    for text in ("In the beginning God created the heaven and the earth.\n And the earth was",
+                 "    def split(self, text: str) -> list[str]:\n        return [x.y(3) for x in text]"):
+        cuts, unsure = _core.window_cuts_of(text.encode()[:64], level)
+        assert unsure == 1 << 63, hex(unsure)  # the last byte's answer needs the next
+        starts, at = [], 0
+        for piece in patterns.split(patterns.O200K_PATTERN, text):
+            starts.append(at)
+            at += len(piece)
+        assert [k for k in range(1, 63) if cuts >> k & 1] == [k for k in starts if 0 < k < 63]
+
+
+@pytest.mark.parametrize("family,pattern", FAMILIES)
+def test_each_level_cuts_random_mixed_texts_where_regex_does(level, family, pattern):
+    for text in _random_texts(12, 1500):
+        assert SCANNERS[family].split(text) == patterns.split(pattern, text), text

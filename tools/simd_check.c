@@ -8,7 +8,7 @@
 static int same(const BpeMasks* a, const BpeMasks* b) {
     return a->upper == b->upper && a->lower == b->lower && a->digit == b->digit && a->space == b->space
         && a->high == b->high && a->other == b->other && a->newline == b->newline
-        && a->slash == b->slash && a->blank == b->blank;
+        && a->slash == b->slash && a->blank == b->blank && a->quote == b->quote;
 }
 
 int main(void) {

@@ -36,9 +36,10 @@
 enum { BPE_SIMD_NONE = 0, BPE_SIMD_SCALAR = 1, BPE_SIMD_SSE2 = 2, BPE_SIMD_AVX2 = 3, BPE_SIMD_NEON = 4 };
 
 /* Bit j of each mask is byte j of the block. "other" is an ASCII byte that is no letter,
-   digit or white space; "high" a byte of 0x80 and up (part of a multi-byte code point). */
+   digit or white space; "high" a byte of 0x80 and up (part of a multi-byte code point);
+   "quote" the apostrophe that may start a contraction. */
 typedef struct {
-    uint64_t upper, lower, digit, space, high, other, newline, slash, blank;
+    uint64_t upper, lower, digit, space, high, other, newline, slash, blank, quote;
 } BpeMasks;
 
 /* ASCII's classes are fixed by Unicode: letters A-Z a-z, digits 0-9, white space \t \n \v
@@ -64,6 +65,7 @@ static void bpe_classify_scalar(const uint8_t* p, BpeMasks* m) {
         if (b == '\n' || b == '\r') r.newline |= bit;
         if (b == '/') r.slash |= bit;
         if (b == ' ') r.blank |= bit;
+        if (b == '\'') r.quote |= bit;
     }
     *m = r;
 }
@@ -96,6 +98,7 @@ BPE_ALWAYS_INLINE void bpe_classify_sse2(const uint8_t* p, BpeMasks* m) {
         m->newline |= (uint64_t)(uint32_t)_mm_movemask_epi8(nl) << shift;
         m->slash |= (uint64_t)(uint32_t)_mm_movemask_epi8(BPE_SSE2_EQ(x, '/')) << shift;
         m->blank |= (uint64_t)(uint32_t)_mm_movemask_epi8(blank) << shift;
+        m->quote |= (uint64_t)(uint32_t)_mm_movemask_epi8(BPE_SSE2_EQ(x, '\'')) << shift;
     }
     bpe_masks_finish(m);
 }
@@ -123,6 +126,7 @@ BPE_TARGET_AVX2 static void bpe_classify_avx2(const uint8_t* p, BpeMasks* m) {
         m->newline |= (uint64_t)(uint32_t)_mm256_movemask_epi8(nl) << shift;
         m->slash |= (uint64_t)(uint32_t)_mm256_movemask_epi8(BPE_AVX2_EQ(x, '/')) << shift;
         m->blank |= (uint64_t)(uint32_t)_mm256_movemask_epi8(blank) << shift;
+        m->quote |= (uint64_t)(uint32_t)_mm256_movemask_epi8(BPE_AVX2_EQ(x, '\'')) << shift;
     }
     bpe_masks_finish(m);
 }
@@ -151,6 +155,7 @@ static inline uint64_t bpe_neon_bits(uint8x16_t a, uint8x16_t b, uint8x16_t c, u
 #  define BPE_NEON_NEWLINE(v) vorrq_u8(BPE_NEON_EQ(v, '\n'), BPE_NEON_EQ(v, '\r'))
 #  define BPE_NEON_SLASH(v) BPE_NEON_EQ(v, '/')
 #  define BPE_NEON_BLANK(v) BPE_NEON_EQ(v, ' ')
+#  define BPE_NEON_QUOTE(v) BPE_NEON_EQ(v, '\'')
 
 static void bpe_classify_neon(const uint8_t* p, BpeMasks* m) {
     uint8x16_t x[4];
@@ -165,6 +170,7 @@ static void bpe_classify_neon(const uint8_t* p, BpeMasks* m) {
     m->newline = BPE_NEON_MASK(BPE_NEON_NEWLINE);
     m->slash = BPE_NEON_MASK(BPE_NEON_SLASH);
     m->blank = BPE_NEON_MASK(BPE_NEON_BLANK);
+    m->quote = BPE_NEON_MASK(BPE_NEON_QUOTE);
     bpe_masks_finish(m);
 }
 #endif
