@@ -42,7 +42,7 @@ from bpe._text cimport (BpeUtf8, PyUnicode_AsUTF8AndSize, Texts, bpe_utf8_ready,
                         raise_for_utf8, texts_close, texts_open, texts_run)
 from bpe._trie cimport build_backtrack, free_backtrack
 from bpe._types cimport NO_RANK, RankVec, array_bytes, rank_t, vec_push
-from bpe._vocab cimport Slot, Vocab, fill_slots, vocab_find, vocab_free, vocab_lookup
+from bpe._vocab cimport Slot, Vocab, fill_slots, vocab_find, vocab_find_wide, vocab_free, vocab_lookup
 
 cdef extern from *:
     """
@@ -251,7 +251,10 @@ cdef int encode_text(const Engine* e, int family, const uint8_t* s, size_t n, Ra
     window_init(&w)
     while i < n:
         j = next_piece(family, s, i, n, &w)
-        r = vocab_find(v, s + i, j - i, LONG_PIECE, &h)
+        if n - i >= 8:
+            r = vocab_find_wide(v, s + i, j - i, LONG_PIECE, &h)
+        else:
+            r = vocab_find(v, s + i, j - i, LONG_PIECE, &h)
         if r != NO_RANK:
             if vec_push(out, r):
                 return -1

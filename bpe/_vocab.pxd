@@ -137,6 +137,22 @@ cdef inline rank_t vocab_find(const Vocab* v, const uint8_t* p, size_t n, size_t
     return vocab_probe(v, p, n, head, hash)
 
 
+cdef inline rank_t vocab_find_wide(const Vocab* v, const uint8_t* p, size_t n, size_t hashed_max,
+                                   uint64_t* h) noexcept nogil:
+    """vocab_find for 1 <= n with 8 bytes readable from p: the head is one load, masked,
+    and no branch asks whether the piece is 1, 2, 3-7 or 8 bytes long (a text's piece
+    lengths are the branch predictor's worst case). All tokens are in the hash table."""
+    cdef uint64_t head, hash
+    cdef size_t k = n if n < 8 else 8
+    memcpy(&head, p, 8)
+    head &= (~<uint64_t>0) >> (64 - 8 * k)
+    hash = hash_bytes(p, n, head)
+    h[0] = hash if n <= hashed_max else 0
+    if n > v.max_len or not filter_may_hold(v, hash):
+        return NO_RANK
+    return vocab_probe(v, p, n, head, hash)
+
+
 cdef inline rank_t vocab_lookup(const Vocab* v, const uint8_t* p, size_t n) noexcept nogil:
     """The rank of the token with bytes p[:n], or NO_RANK."""
     cdef uint64_t unused

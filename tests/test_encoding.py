@@ -49,6 +49,24 @@ def test_shared_corpora_in_4kb_documents(name, corpus):
     assert offsets[-1] == len(ids)
 
 
+@pytest.mark.parametrize("name", OFFICIAL)
+def test_every_token_between_separators(name):
+    # Where 8 bytes are readable the encode loop looks a piece up with one 8-byte load,
+    # masked to the piece's length: every token's text, each a piece of its own between
+    # separators, goes through it at every length.
+    enc, tk = ours(name), oracle(name)
+    texts = []
+    for rank in range(tk.n_vocab):
+        try:
+            texts.append(tk.decode_single_token_bytes(rank).decode("utf-8"))
+        except (KeyError, UnicodeDecodeError):
+            continue  # a special token's gap, or part of a multi-byte character
+    assert len(texts) > tk.n_vocab // 2
+    for separator in ("\n\n", "\x00", "1"):
+        text = separator.join(texts)
+        assert enc.encode_ordinary(text) == tk.encode_ordinary(text), repr(separator)
+
+
 @settings(max_examples=400, deadline=None)
 @given(text=unicode_text)
 def test_any_unicode_equals_tiktoken(text):

@@ -48,6 +48,8 @@ static ptrdiff_t __pyx_f_3bpe_7_pretok_masked_other(struct __pyx_t_3bpe_7_pretok
    encode_piece: out of line it would cost a call per piece. */
 static uint32_t __pyx_f_3bpe_6_vocab_vocab_find(struct __pyx_t_3bpe_6_vocab_Vocab const *,
     uint8_t const *, size_t, size_t, uint64_t *) BPE_IN_LINE;
+static uint32_t __pyx_f_3bpe_6_vocab_vocab_find_wide(struct __pyx_t_3bpe_6_vocab_Vocab const *,
+    uint8_t const *, size_t, size_t, uint64_t *) BPE_IN_LINE;
 static int __pyx_f_3bpe_6_count_piece_map_add(struct __pyx_t_3bpe_6_count_PieceMap *, uint8_t const *,
     size_t) BPE_OUT_OF_LINE;
 #endif
