@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, AbstractSet, Collection, Literal, Mapping, Seq
 
 from bpe import _classes, _core, _saved, patterns
 from bpe._files import write_atomic
-from bpe._pools import shared_pool
+from bpe._pools import map_in_chunks, shared_pool
 from bpe._ranks import RankTable
 from bpe._special import (common_prefix, fix_surrogates, raise_disallowed_special_token, special_token_regex,
                           valid_text)
@@ -328,7 +328,7 @@ class Encoding:
         >>> enc.encode_ordinary_batch(["hello world", "goodbye world"])  # doctest: +SKIP
         [[24912, 2375], [176407, 2375]]
         """
-        return list(shared_pool(num_threads).map(self.encode_ordinary, text))
+        return map_in_chunks(self.encode_ordinary, text, num_threads)
 
     def encode_batch(
         self,
@@ -349,7 +349,7 @@ class Encoding:
         encoder = functools.partial(
             self.encode, allowed_special=allowed_special, disallowed_special=disallowed_special
         )
-        return list(shared_pool(num_threads).map(encoder, text))
+        return map_in_chunks(encoder, text, num_threads)
 
     def encode_with_unstable(
         self,
@@ -594,11 +594,11 @@ class Encoding:
     ) -> list[str]:
         """Decodes a batch (list of lists of tokens) into a list of strings."""
         decoder = functools.partial(self.decode, errors=errors)
-        return list(shared_pool(num_threads).map(decoder, batch))
+        return map_in_chunks(decoder, batch, num_threads)
 
     def decode_bytes_batch(self, batch: Sequence[Sequence[int]], *, num_threads: int = 8) -> list[bytes]:
         """Decodes a batch (list of lists of tokens) into a list of bytes."""
-        return list(shared_pool(num_threads).map(self.decode_bytes, batch))
+        return map_in_chunks(self.decode_bytes, batch, num_threads)
 
     # ------------------------------------------------------------------------------------
     # Miscellaneous

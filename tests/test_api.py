@@ -240,18 +240,44 @@ def test_default_encode_shortcut_matches_the_full_check(special, text):
 # Python 3.12+ warns on any fork of a process with threads: forking one is what this tests
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_batch_calls_keep_their_threads_and_work_in_a_forked_child():
-    from bpe._pools import shared_pool
+    from bpe._pools import SHORT_ITEMS, shared_pool, usable_cpus
 
+    if usable_cpus() < 2:
+        pytest.skip("one usable CPU: batch calls run on the calling thread, the pool is never made")
     enc = bpe.get_encoding("o200k_base")
-    assert enc.encode_ordinary_batch(["hello world"] * 8, num_threads=2) == [[24912, 2375]] * 8
+    texts = ["hello world " * (SHORT_ITEMS // 10)] * 8  # long enough to go to the pool
+    want = [enc.encode_ordinary(texts[0])] * 8
+    assert enc.encode_ordinary_batch(texts, num_threads=2) == want
     assert shared_pool(2) is shared_pool(2)  # kept, not started again per call
+    assert any(t.name.startswith("bpe") for t in threading.enumerate())
     pid = os.fork()
     if pid == 0:  # the parent's pool threads do not exist here: a new pool must be made
         code = 1
         try:
-            if enc.encode_ordinary_batch(["hello world"] * 8, num_threads=2) == [[24912, 2375]] * 8:
+            if enc.encode_ordinary_batch(texts, num_threads=2) == want:
                 code = 0
         finally:
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_batch_maps_keep_order_and_raise_the_first_error_on_threads_and_off_them():
+    from bpe._pools import SHORT_ITEMS, map_in_chunks
+
+    long_items = [str(k) * SHORT_ITEMS for k in range(50)]  # to threads when there are CPUs
+    short_items = [str(k) for k in range(50)]  # on the calling thread
+    for items in (long_items, short_items):
+        assert map_in_chunks(len, items, 8) == [len(x) for x in items]
+        assert map_in_chunks(len, iter(items), 3) == [len(x) for x in items]
+
+        def fail_from_7(x, items=items):
+            if items.index(x) >= 7:
+                raise KeyError(items.index(x))
+            return x
+
+        with pytest.raises(KeyError) as err:
+            map_in_chunks(fail_from_7, items, 4)
+        assert err.value.args == (7,)
+    with pytest.raises(ValueError, match="num_threads must be 1 or more, got 0"):
+        map_in_chunks(len, long_items, 0)
