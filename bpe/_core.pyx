@@ -206,13 +206,14 @@ def class_masks(const uint8_t[::1] block, str level):
             "other": m.other, "newline": m.newline, "slash": m.slash, "blank": m.blank, "quote": m.quote}
 
 
-def window_cuts_of(const uint8_t[::1] block, str level):
+def window_cuts_of(const uint8_t[::1] block, str level, bint o200k):
     """(cuts, unsure) of 64 bytes at ``level`` (for tests): bit k of cuts says whether byte
-    k starts an o200k piece when byte 0 starts one, wherever bit k of unsure is clear."""
+    k starts an o200k (else cl100k) piece when byte 0 starts one, wherever bit k of unsure
+    is clear."""
     cdef ScanWindow w
     class_masks(block, level)  # checks the block and the level
     classify(SIMD_LEVELS[level], &block[0], &w.m)
-    window_cuts(&w)
+    window_cuts(&w, o200k)
     return w.cuts, w.unsure
 
 

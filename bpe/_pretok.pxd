@@ -1,13 +1,13 @@
 # Bulk pretokenization: where the next piece ends, for the encode loop, the trainer's
-# counting and split(). The o200k scanner's ASCII path reads class masks made 64 bytes at a
-# time (bpe/_c/simd.h: SSE2, AVX2 or NEON) instead of one byte at a time: a run's end is one
-# count of trailing zeros, and a word's two runs (capitals, then small letters) no longer
-# end in two mispredicted loop exits. Where the masks cannot tell (a piece that reaches the
-# window's end, the last 63 bytes of a text) the byte-at-a-time ASCII path of bpe/_scan.pxd
-# decides, and where a non-ASCII code point could change the piece, the full scanner, as
-# before. cl100k keeps the byte path: its words are one run, which bpe_ascii_run already
-# reads eight bytes at a time, and the masks only added their cost there
-# (docs/performance.md). tests/test_simd.py holds every level to `regex`.
+# counting and split(). The ASCII paths of the o200k and cl100k scanners read class masks
+# made 64 bytes at a time (bpe/_c/simd.h: SSE2, AVX2 or NEON) instead of one byte at a
+# time. From the masks, window_cuts finds every piece start of the window at once, and
+# most pieces then end at one count of trailing zeros, with no branch on what kind of
+# piece they are. Where the cuts cannot vouch for a piece, o200k reads its runs from the
+# masks (masked_piece); where the masks cannot tell either (a piece that reaches the
+# window's end, the last 63 bytes of a text) the byte-at-a-time ASCII paths of
+# bpe/_scan.pxd decide, and where a non-ASCII code point could change the piece, the full
+# scanners (docs/performance.md). tests/test_simd.py holds every level to `regex`.
 
 from libc.stdint cimport uint8_t, uint64_t
 
@@ -115,14 +115,18 @@ cdef inline uint64_t fill_down(uint64_t x, uint64_t g) noexcept nogil:
     return x | ((x >> 32) & g)
 
 
-cdef inline void window_cuts(ScanWindow* w) noexcept nogil:
+cdef inline void window_cuts(ScanWindow* w, bint o200k) noexcept nogil:
+    """The window's cuts and unsure bits for o200k, else cl100k: the two differ in three
+    places. o200k cuts a word where a capital follows a small letter, takes slashes in
+    after newlines at a punctuation piece's end and keeps a contraction in its word;
+    cl100k cuts a contraction ('s 'll ...) as a piece of its own, wherever it starts."""
     cdef uint64_t lo = w.m.lower, up = w.m.upper, letter = lo | up, digit = w.m.digit
     cdef uint64_t space = w.m.space, blank = w.m.blank, nl = w.m.newline, other = w.m.other
-    cdef uint64_t high = w.m.high, slash = w.m.slash
-    cdef uint64_t taken, to_nl = 0, q, tail, starts, d2, d4, d7, d10, seeds
+    cdef uint64_t high = w.m.high, slash = w.m.slash if o200k else 0
+    cdef uint64_t taken, to_nl = 0, q, quote, tail, starts, d2, d4, d7, d10, seeds
     # Each run is filled only where the window has one, and in the cheapest way that is
     # exact: in prose most windows need none of them.
-    # newlines (and slashes after them) right after punctuation end the punctuation's piece
+    # newlines (and o200k's slashes after them) right after punctuation end its piece
     seeds = nl & (other << 1)
     if slash & ((nl << 1) | (nl >> 1)):
         taken = fill_up(seeds, nl | slash)
@@ -131,7 +135,12 @@ cdef inline void window_cuts(ScanWindow* w) noexcept nogil:
     # a space after a newline starts a piece unless a newline follows within the run
     if blank & (nl << 1):
         to_nl = fill_down(nl, space)
-    q = (high | (space & ~blank & ~nl) | (w.m.quote & ((letter | high) << 1) & ((letter | high) >> 1)))
+    # an apostrophe before a letter may start a contraction (in o200k only after one), whose
+    # end, up to three bytes on, is unsure too
+    quote = w.m.quote & ((letter | high) >> 1)
+    if o200k:
+        quote &= (letter | high) << 1
+    q = high | (space & ~blank & ~nl) | quote
     # digits go in threes from their run's start
     starts = digit & ~(digit << 1)
     d2 = digit & (digit << 1)
@@ -151,8 +160,9 @@ cdef inline void window_cuts(ScanWindow* w) noexcept nogil:
     # last byte that is not white space (all but bit 0 when there is none)
     tail = ~((<uint64_t>2 << msb64(~space | 1)) - 1)
     # a decision reads bytes k-2 to k, and k+1 for a space
-    w.unsure = q | (q << 1) | (q << 2) | ((q >> 1) & blank) | tail | (<uint64_t>1 << 63)
-    w.cuts = ((letter & ((lo << 1 & up) | (nl << 1) | (digit << 1)
+    w.unsure = (q | (q << 1) | (q << 2) | ((q >> 1) & blank) | (quote << 3) | tail
+                | (<uint64_t>1 << 63))
+    w.cuts = ((letter & ((lo << 1 & up if o200k else 0) | (nl << 1) | (digit << 1)
                          | ((other << 1) & (((other & ~taken) << 2) | (blank << 2)))))
               | (other & ((letter << 1) | (digit << 1) | (nl << 1)))
               | starts
@@ -252,22 +262,23 @@ cdef inline size_t next_piece(int family, const uint8_t* s, size_t i, size_t n,
     if not o200k and family != FAMILY_CL100K:
         return next_gpt2(s, i, n)
     if s[i] < 0x80:
-        if o200k and w.level != SIMD_NONE:
+        if w.level != SIMD_NONE:
             if not w.valid or i - w.base >= REFILL:
                 w.valid = n - i >= WINDOW
                 if w.valid:
                     classify(w.level, s + i, &w.m)
-                    window_cuts(w)
+                    window_cuts(w, o200k)
                     w.base = i
             if w.valid:
                 e = cut_piece(w, i)
                 if e >= 0:
                     return e
-                e = masked_piece(w, s, i, n)
-                if e >= 0:
-                    return e
-                if e == FULL_SCAN:
-                    return next_o200k(s, i, n)
+                if o200k:
+                    e = masked_piece(w, s, i, n)
+                    if e >= 0:
+                        return e
+                    if e == FULL_SCAN:
+                        return next_o200k(s, i, n)
         e = o200k_ascii(s, i, n) if o200k else cl100k_ascii(s, i, n)
         if e >= 0:
             return e

@@ -1,8 +1,8 @@
 """The vector classifiers (bpe/_c/simd.h) and the scanners that read their masks
 (bpe/_pretok.pxd), at every level this build and CPU run: each level's masks equal the
 scalar reference's on every byte value in every lane, the reference equals `regex` on
-ASCII, and at each level the o200k scanner (the one that reads the masks; cl100k reads
-bytes) cuts exactly where `regex` does and the ids are tiktoken's."""
+ASCII, and at each level the o200k and cl100k scanners cut exactly where `regex` does and
+the ids are tiktoken's."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ _classes.ensure()  # the full scanners read the code point table
 LEVELS = _core.simd_levels()
 VECTOR = [level for level in LEVELS if level not in ("none", "scalar")]
 BYTES = {bytes([b]): b for b in range(256)}
-FAMILIES = [(3, patterns.O200K_PATTERN)]
+FAMILIES = [(3, patterns.O200K_PATTERN), (2, patterns.CL100K_PATTERN)]
 SCANNERS = {family: _core.CoreBPE(BYTES, {}, family) for family, _ in FAMILIES}
 
 
@@ -142,8 +142,8 @@ def test_each_level_cuts_every_piece_kind_at_every_window_offset(level, family, 
                 assert SCANNERS[family].split(text) == patterns.split(pattern, text), (shift, pad, sample)
 
 
-def test_each_level_gives_tiktokens_ids_and_counts(level):
-    name = "o200k_base"
+@pytest.mark.parametrize("name", ["o200k_base", "cl100k_base"])
+def test_each_level_gives_tiktokens_ids_and_counts(level, name):
     assert name in OFFICIAL
     enc, tk = ours(name), oracle(name)
     for corpus in ("kjv.txt", "debref.en.txt", "debref.zh-cn.txt"):
@@ -162,6 +162,7 @@ _PARTS = [chr(c) for c in range(128)] + [
     "É", "é", "\u0301", "\x85", "\u2028", "\u2014", "\u4e2d", "\u01c5", "\u02b0", "\u00a0 ", "\n\u3000",
     " \u0301", "\u0967", "\u0663", "the", " The", "  ", "\r\n", "don't", "'S", "x'\u017f", "1234", "...", " .",
     "\n\n", "  \n", " \n ", "x.y", "HTTPServer", "iPhone", "\n    ", ".\n", "./\n/", "12345678901234",
+    "'ll", "'re", "it's", " 've", "'LL",
 ]
 
 
@@ -170,18 +171,19 @@ def _random_texts(seed: int, count: int) -> list[str]:
     return ["".join(rng.choice(_PARTS) for _ in range(rng.randint(64, 300))) for _ in range(count)]
 
 
+@pytest.mark.parametrize("family,pattern", FAMILIES)
 @pytest.mark.parametrize("level", [level for level in LEVELS if level != "none"])
-def test_window_cuts_are_regexs_piece_starts_wherever_they_are_sure(level):
+def test_window_cuts_are_regexs_piece_starts_wherever_they_are_sure(level, family, pattern):
     sure = 0
     for text in _random_texts(11, 400):
         data, starts, at = text.encode(), set(), 0
-        for piece in patterns.split(patterns.O200K_PATTERN, text):
+        for piece in patterns.split(pattern, text):
             starts.add(at)
             at += len(piece.encode())
         for start in sorted(starts):
             if len(data) - start < 64 or data[start] >= 0x80:
                 continue  # the scanner makes no window there
-            cuts, unsure = _core.window_cuts_of(data[start : start + 64], level)
+            cuts, unsure = _core.window_cuts_of(data[start : start + 64], level, family == 3)
             for k in range(1, 64):
                 if not unsure >> k & 1:
                     sure += 1
@@ -189,14 +191,15 @@ def test_window_cuts_are_regexs_piece_starts_wherever_they_are_sure(level):
     assert sure > 500_000  # most bits are vouched for, so the assertions above had work
 
 
+@pytest.mark.parametrize("family,pattern", FAMILIES)
 @pytest.mark.parametrize("level", [level for level in LEVELS if level != "none"])
-def test_window_cuts_vouch_for_all_of_plain_prose_and_code(level):
+def test_window_cuts_vouch_for_all_of_plain_prose_and_code(level, family, pattern):
     for text in ("In the beginning God created the heaven and the earth.\n And the earth was",
                  "    def split(self, text: str) -> list[str]:\n        return [x.y(3) for x in text]"):
-        cuts, unsure = _core.window_cuts_of(text.encode()[:64], level)
+        cuts, unsure = _core.window_cuts_of(text.encode()[:64], level, family == 3)
         assert unsure == 1 << 63, hex(unsure)  # the last byte's answer needs the next
         starts, at = [], 0
-        for piece in patterns.split(patterns.O200K_PATTERN, text):
+        for piece in patterns.split(pattern, text):
             starts.append(at)
             at += len(piece)
         assert [k for k in range(1, 63) if cuts >> k & 1] == [k for k in starts if 0 < k < 63]
