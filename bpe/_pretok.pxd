@@ -75,15 +75,16 @@ cdef inline bint bit(uint64_t mask, unsigned j) noexcept nogil:
 
 # All the piece starts of a window at once. Bit 0 starts a piece (a window is classified
 # where one starts); whether byte k starts one then follows from the classes of bytes k-2
-# to k+1 and from three kinds of run: newlines (and slashes) that a punctuation piece takes
-# in at its end ('[\r\n/]*'), white space from which a newline follows (white space up to
+# to k+1 and from three kinds of run: newlines (o200k: and slashes) that a punctuation
+# piece takes in at its end, white space from which a newline follows (white space up to
 # its run's last newline is one piece) and digits (in threes from the run's start). What
 # the masks cannot vouch for is unsure: non-ASCII bytes, white space other than ' ' and
-# newlines (a tab prefixes letters, never punctuation), an apostrophe between letters (a
-# contraction), a thirteenth digit in a row, the last byte (its answer needs the next) and
-# white space that reaches the window's end, each with the decisions that read it. A piece
-# whose end the cuts vouch for then costs one count of trailing zeros; the others go to
-# masked_piece below. tests/test_simd.py holds both to `regex` at every level.
+# newlines (a tab prefixes letters, never punctuation), an apostrophe that may start a
+# contraction and the three bytes after it, a thirteenth digit in a row, the last byte
+# (its answer needs the next) and white space that reaches the window's end, each with
+# the decisions that read it. A piece whose end the cuts vouch for then costs one count
+# of trailing zeros; the others go to masked_piece below (o200k) or the byte paths.
+# tests/test_simd.py holds the cuts, bit by bit, and the scanners to `regex`.
 
 cdef inline uint64_t fill_up(uint64_t x, uint64_t g) noexcept nogil:
     """x's bits carried to higher bits through runs of g's."""
