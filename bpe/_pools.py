@@ -70,8 +70,12 @@ def map_in_chunks(function, items, threads: int) -> list:
         raise ValueError(f"num_threads must be 1 or more, got {threads}")
     items = items if isinstance(items, (list, tuple)) else list(items)
     threads = min(threads, usable_cpus(), len(items))
-    if threads > 1 and sum(map(len, items)) < SHORT_ITEMS * len(items):
-        threads = 1
+    if threads > 1:
+        try:
+            if sum(map(len, items)) < SHORT_ITEMS * len(items):
+                threads = 1
+        except TypeError:  # an item without a length (an iterator of ids): no guess
+            pass
     if threads <= 1:
         return [function(x) for x in items]
     step = -(-len(items) // (4 * threads))

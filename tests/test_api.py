@@ -281,3 +281,5 @@ def test_batch_maps_keep_order_and_raise_the_first_error_on_threads_and_off_them
         assert err.value.args == (7,)
     with pytest.raises(ValueError, match="num_threads must be 1 or more, got 0"):
         map_in_chunks(len, long_items, 0)
+    # items without a length still map, in order
+    assert map_in_chunks(sum, [iter(range(k)) for k in range(20)], 2) == [sum(range(k)) for k in range(20)]
