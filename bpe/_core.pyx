@@ -194,14 +194,19 @@ def set_simd_level(str name):
     return old
 
 
-def class_masks(const uint8_t[::1] block, str level):
-    """The class masks of 64 bytes at ``level``, by class name (for tests): bit j is byte j."""
-    cdef BpeMasks m
+cdef int classifier_of(const uint8_t[::1] block, str level) except -1:
+    """The classifier named ``level``, for a block of 64 bytes (ValueError otherwise)."""
     if block.shape[0] != 64:
         raise ValueError(f"a block is 64 bytes, not {block.shape[0]}")
     if level not in SIMD_LEVELS or SIMD_LEVELS[level] == SIMD_NONE or not simd_supported(SIMD_LEVELS[level]):
         raise ValueError(f"SIMD level {level!r} has no classifier on this build and CPU")
-    classify(SIMD_LEVELS[level], &block[0], &m)
+    return SIMD_LEVELS[level]
+
+
+def class_masks(const uint8_t[::1] block, str level):
+    """The class masks of 64 bytes at ``level``, by class name (for tests): bit j is byte j."""
+    cdef BpeMasks m
+    classify(classifier_of(block, level), &block[0], &m)
     return {"upper": m.upper, "lower": m.lower, "digit": m.digit, "space": m.space, "high": m.high,
             "other": m.other, "newline": m.newline, "slash": m.slash, "blank": m.blank, "quote": m.quote}
 
@@ -211,8 +216,7 @@ def window_cuts_of(const uint8_t[::1] block, str level, bint o200k):
     k starts an o200k (else cl100k) piece when byte 0 starts one, wherever bit k of unsure
     is clear."""
     cdef ScanWindow w
-    class_masks(block, level)  # checks the block and the level
-    classify(SIMD_LEVELS[level], &block[0], &w.m)
+    classify(classifier_of(block, level), &block[0], &w.m)
     window_cuts(&w, o200k)
     return w.cuts, w.unsure
 

@@ -59,6 +59,12 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
+def chunks(items, count: int) -> list:
+    """``items`` (a list or tuple) in at most ``count`` contiguous slices, in order."""
+    step = -(-len(items) // count)
+    return [items[i : i + step] for i in range(0, len(items), step)]
+
+
 def map_in_chunks(function, items, threads: int) -> list:
     """``[function(x) for x in items]`` on up to ``threads`` threads of a shared pool, in
     contiguous chunks, the results in order and the first exception (in the items' order)
@@ -78,9 +84,8 @@ def map_in_chunks(function, items, threads: int) -> list:
             pass
     if threads <= 1:
         return [function(x) for x in items]
-    step = -(-len(items) // (4 * threads))
-    chunks = [items[i : i + step] for i in range(0, len(items), step)]
     out: list = []
-    for part in shared_pool(threads).map(lambda chunk: [function(x) for x in chunk], chunks):
+    parts = shared_pool(threads).map(lambda chunk: [function(x) for x in chunk], chunks(items, 4 * threads))
+    for part in parts:
         out.extend(part)
     return out

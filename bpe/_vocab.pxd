@@ -113,12 +113,22 @@ cdef inline bint filter_may_hold(const Vocab* v, uint64_t h) noexcept nogil:
     return v.filter[(h >> 32) & v.filter_mask] & bits == bits
 
 
+cdef inline rank_t vocab_find_head(const Vocab* v, const uint8_t* p, size_t n, uint64_t head,
+                                   size_t hashed_max, uint64_t* h) noexcept nogil:
+    """The rest of a lookup once p[:n]'s head is read: the hash (handed on in h when
+    n <= hashed_max, else 0), the Bloom filter, the slot."""
+    cdef uint64_t hash = hash_bytes(p, n, head)
+    h[0] = hash if n <= hashed_max else 0
+    if n > v.max_len or not filter_may_hold(v, hash):
+        return NO_RANK
+    return vocab_probe(v, p, n, head, hash)
+
+
 cdef inline rank_t vocab_find(const Vocab* v, const uint8_t* p, size_t n, size_t hashed_max,
                               uint64_t* h) noexcept nogil:
     """The rank of the token with bytes p[:n], or NO_RANK. h gets the hash of p[:n] when
     3 <= n <= hashed_max, else 0: a caller who goes on to a table keyed by the same hash
     (the piece cache) then hashes once, whether or not p[:n] is a token."""
-    cdef uint64_t head, hash
     h[0] = 0
     if n < 3:
         if n == 1:
@@ -128,13 +138,7 @@ cdef inline rank_t vocab_find(const Vocab* v, const uint8_t* p, size_t n, size_t
         return NO_RANK
     if n > v.max_len and n > hashed_max:
         return NO_RANK
-    head = load_head(p, n)
-    hash = hash_bytes(p, n, head)
-    if n <= hashed_max:
-        h[0] = hash
-    if n > v.max_len or not filter_may_hold(v, hash):
-        return NO_RANK
-    return vocab_probe(v, p, n, head, hash)
+    return vocab_find_head(v, p, n, load_head(p, n), hashed_max, h)
 
 
 cdef inline rank_t vocab_find_wide(const Vocab* v, const uint8_t* p, size_t n, size_t hashed_max,
@@ -142,15 +146,11 @@ cdef inline rank_t vocab_find_wide(const Vocab* v, const uint8_t* p, size_t n, s
     """vocab_find for 1 <= n with 8 bytes readable from p: the head is one load, masked,
     and no branch asks whether the piece is 1, 2, 3-7 or 8 bytes long (a text's piece
     lengths are the branch predictor's worst case). All tokens are in the hash table."""
-    cdef uint64_t head, hash
+    cdef uint64_t head
     cdef size_t k = n if n < 8 else 8
     memcpy(&head, p, 8)
     head &= (~<uint64_t>0) >> (64 - 8 * k)
-    hash = hash_bytes(p, n, head)
-    h[0] = hash if n <= hashed_max else 0
-    if n > v.max_len or not filter_may_hold(v, hash):
-        return NO_RANK
-    return vocab_probe(v, p, n, head, hash)
+    return vocab_find_head(v, p, n, head, hashed_max, h)
 
 
 cdef inline rank_t vocab_lookup(const Vocab* v, const uint8_t* p, size_t n) noexcept nogil:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, AbstractSet, Collection, Literal, Mapping, Seq
 
 from bpe import _classes, _core, _saved, patterns
 from bpe._files import write_atomic
-from bpe._pools import map_in_chunks, shared_pool
+from bpe._pools import chunks, map_in_chunks, shared_pool
 from bpe._ranks import RankTable
 from bpe._special import (common_prefix, fix_surrogates, raise_disallowed_special_token, special_token_regex,
                           valid_text)
@@ -233,9 +233,7 @@ class Encoding:
         chunks of ``texts`` on ``num_threads`` threads; the results in order."""
         if num_threads <= 1 or len(texts) < 2 * num_threads:
             return [function(texts)]
-        step = -(-len(texts) // num_threads)
-        chunks = [texts[i : i + step] for i in range(0, len(texts), step)]
-        return list(shared_pool(num_threads).map(function, chunks))
+        return list(shared_pool(num_threads).map(function, chunks(texts, num_threads)))
 
     def _batch_call(self, function, texts: list[str], num_threads: int) -> list:
         try:
