@@ -1,9 +1,10 @@
-# The compiled engine's entry point: the encode loop and CoreBPE, the Python-visible engine.
+# The compiled engine's entry point: CoreBPE, the Python-visible engine.
 #
 # Everything here works on plain C data (UTF-8 bytes, rank arrays) and runs without the
 # GIL; bpe/core.py is the Python face (arguments, special tokens, docs, pickling). The
 # parts live in rooms of their own, each a .pxd of inline functions compiled into this one
-# extension (so that the hot path has no calls through pointers): _vocab (the token table),
+# extension (so that the hot path has no calls through pointers): _encode (the engine
+# record and the encode loop), _vocab (the token table),
 # _merge (BPE by the rule), _backtrack (the linear encoder), _cache (the piece cache),
 # _scan (the scanners), _count (the trainer's piece counts), _text (strs without the GIL),
 # _ints (the id lists' Python ints);
@@ -21,18 +22,17 @@ from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy, memset
 
-from bpe._backtrack cimport (BACKTRACK_SHORT, BACKTRACK_SHORT_UTF8, PAIR_MEMO, Backtrack, BtToken,
-                             DaSlot, backtrack_encode)
-from bpe._cache cimport (LONG_PIECE, SHORT_PIECE, CACHE_PIECE, PieceCache, cache_entry, cache_free,
-                         cache_get, cache_put, cache_set, cache_victim, caches_init)
+from bpe._backtrack cimport PAIR_MEMO, BtToken, DaSlot, backtrack_encode
+from bpe._cache cimport cache_free, caches_init
 from bpe._decode cimport decode_ids
 from bpe._count cimport (PieceMap, piece_map_add, piece_map_add_count, piece_map_free, piece_map_init,
                          piece_map_prune)
+from bpe._encode cimport Engine, encode_piece, encode_text
 from bpe._image cimport image_read, image_write
 from bpe._ints cimport prefill_rank_ints, vec_to_bytearray, vec_to_list
 from bpe._merge cimport merge_any
 from bpe._ranks cimport RankTable, table_of_vocab
-from bpe._port cimport bpe_prefetch_write, table_alloc
+from bpe._port cimport table_alloc
 from bpe._pretok cimport (SIMD_AVX2, SIMD_NEON, SIMD_NONE, SIMD_SCALAR, SIMD_SSE2, BpeMasks, ScanWindow,
                           classify, next_piece, simd_best, simd_get, simd_set, simd_supported, window_cuts,
                           window_init)
@@ -41,8 +41,8 @@ from bpe._scan cimport (B_HIGH, B_OTHER, BYTE_CLASS, C_L, C_LO, C_N, C_UP, C_WS,
 from bpe._text cimport (BpeUtf8, PyUnicode_AsUTF8AndSize, Texts, bpe_utf8_ready, bpe_utf8_write,
                         raise_for_utf8, texts_close, texts_open, texts_run)
 from bpe._trie cimport build_backtrack, free_backtrack
-from bpe._types cimport NO_RANK, RankVec, array_bytes, rank_t, vec_push
-from bpe._vocab cimport Slot, Vocab, fill_slots, vocab_find, vocab_find_wide, vocab_free, vocab_lookup
+from bpe._types cimport NO_RANK, RankVec, array_bytes, rank_t
+from bpe._vocab cimport Slot, Vocab, fill_slots, vocab_free, vocab_lookup
 
 cdef extern from *:
     """
@@ -66,59 +66,7 @@ cdef extern from "_c/out_of_line.h": pass
 OUT_OF_LINE = ("__pyx_f_3bpe_6_merge_merge_small", "__pyx_f_3bpe_6_merge_merge_large",
                "__pyx_f_3bpe_10_backtrack_backtrack_encode", "__pyx_f_3bpe_5_scan_next_gpt2",
                "__pyx_f_3bpe_5_scan_next_cl100k", "__pyx_f_3bpe_5_scan_next_o200k",
-               "__pyx_f_3bpe_6_count_piece_map_add")
-
-
-# ---------------------------------------------------------------------------------------
-# The engine record: the token table, the piece cache's three tiers, the backtracking tables
-
-cdef struct Engine:
-    Vocab vocab
-    PieceCache caches[3]  # pieces of 3 to 24 bytes, 25 to 48, 49 to 256 (entries NULL: off)
-    Backtrack* bt         # the linear encoder's tables (NULL: the merges instead)
-
-
-cdef inline const PieceCache* cache_for(const Engine* e, size_t n) noexcept nogil:
-    """The cache for pieces of n bytes, or NULL (none, or off)."""
-    cdef const PieceCache* cache
-    if n < 3 or n > LONG_PIECE:
-        return NULL
-    cache = &e.caches[0 if n <= SHORT_PIECE else 1 if n <= CACHE_PIECE else 2]
-    return cache if cache.entries != NULL else NULL
-
-
-cdef inline int merge_piece(const Engine* e, const uint8_t* s, size_t n, uint64_t h,
-                            RankVec* out) noexcept nogil:
-    """Append the ranks of a piece that is not a token; h is its hash when 3 <= n <= 256."""
-    cdef size_t start = out.size
-    cdef int rc = -3
-    cdef const PieceCache* cache = cache_for(e, n)
-    if cache != NULL:
-        if cache_get(cache, h, s, n, out):
-            return 0
-        out.size = start  # a failed get may have pushed part of an entry
-        # the entry the put below takes: on a first pass it is in no cache level, and the
-        # merge takes long enough for it to arrive
-        bpe_prefetch_write(cache_entry(cache, cache_victim(cache, h, cache_set(cache, h))))
-    if e.bt != NULL and (n >= BACKTRACK_SHORT or (n >= BACKTRACK_SHORT_UTF8 and s[n - 1] >= 0x80)):
-        rc = backtrack_encode(e.bt, s, n, out)
-    if rc == -3:
-        rc = merge_any(&e.vocab, s, n, out)
-    if cache != NULL and rc == 0:
-        cache_put(cache, h, s, n, out.data + start, out.size - start)
-    return rc
-
-
-cdef inline int encode_piece(const Engine* e, const uint8_t* s, size_t n, RankVec* out) noexcept nogil:
-    """Append the ranks of one piece. 0 on success, -1 out of memory, -2-b: byte b has no rank."""
-    cdef rank_t r
-    cdef uint64_t h
-    if n == 0:
-        return 0  # a split pattern may match the empty string: no bytes, no tokens
-    r = vocab_find(&e.vocab, s, n, LONG_PIECE, &h)
-    if r != NO_RANK:
-        return vec_push(out, r)
-    return merge_piece(e, s, n, h, out)
+               "__pyx_f_3bpe_6_count_piece_map_add", "__pyx_f_3bpe_7_encode_encode_text")
 
 
 cdef void engine_free(Engine* e) noexcept nogil:
@@ -235,46 +183,6 @@ def _simd_from_environment():
 
 
 _simd_from_environment()
-
-
-# ---------------------------------------------------------------------------------------
-# The encode loop
-
-cdef enum:
-    COUNT_FLUSH = 4096  # ranks held before counting empties the scratch vector
-
-cdef int encode_text(const Engine* e, int family, const uint8_t* s, size_t n, RankVec* out,
-                     size_t* counted) noexcept nogil:
-    """Append the ranks of s[:n] to out. With counted, count them instead: out is scratch
-    space, emptied now and then, and counted[0] gets the total."""
-    cdef size_t i = 0, j
-    cdef uint64_t h
-    cdef rank_t r
-    cdef int rc
-    cdef const Vocab* v = &e.vocab
-    cdef ScanWindow w
-    window_init(&w)
-    while i < n:
-        j = next_piece(family, s, i, n, &w)
-        if n - i >= 8:
-            r = vocab_find_wide(v, s + i, j - i, LONG_PIECE, &h)
-        else:
-            r = vocab_find(v, s + i, j - i, LONG_PIECE, &h)
-        if r != NO_RANK:
-            if vec_push(out, r):
-                return -1
-        else:
-            rc = merge_piece(e, s + i, j - i, h, out)
-            if rc:
-                return rc
-        if counted != NULL and out.size >= COUNT_FLUSH:
-            counted[0] += out.size
-            out.size = 0
-        i = j
-    if counted != NULL:
-        counted[0] += out.size
-        out.size = 0
-    return 0
 
 
 # ---------------------------------------------------------------------------------------

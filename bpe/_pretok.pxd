@@ -255,6 +255,25 @@ cdef inline ptrdiff_t masked_piece(const ScanWindow* w, const uint8_t* s, size_t
 
 # The ASCII paths are inlined here and the full scanners called when they decline: a full
 # scanner's call and register saves cost as much as the fast path itself.
+cdef inline size_t piece_past_cuts(const ScanWindow* w, bint o200k, const uint8_t* s, size_t i,
+                                   size_t n) noexcept nogil:
+    """Where the o200k (else cl100k) piece at byte i ends when the window's cuts cannot say:
+    from the masks (o200k, w valid and i less than REFILL bytes into it), else the ASCII
+    byte paths, else the full scanner."""
+    cdef ptrdiff_t e
+    if s[i] < 0x80:
+        if o200k and w.valid:
+            e = masked_piece(w, s, i, n)
+            if e >= 0:
+                return e
+            if e == FULL_SCAN:
+                return next_o200k(s, i, n)
+        e = o200k_ascii(s, i, n) if o200k else cl100k_ascii(s, i, n)
+        if e >= 0:
+            return e
+    return next_o200k(s, i, n) if o200k else next_cl100k(s, i, n)
+
+
 cdef inline size_t next_piece(int family, const uint8_t* s, size_t i, size_t n,
                               ScanWindow* w) noexcept nogil:
     """Where the piece that starts at byte i of s[:n] ends (w: window_init for each text)."""
@@ -262,25 +281,15 @@ cdef inline size_t next_piece(int family, const uint8_t* s, size_t i, size_t n,
     cdef bint o200k = family == FAMILY_O200K
     if not o200k and family != FAMILY_CL100K:
         return next_gpt2(s, i, n)
-    if s[i] < 0x80:
-        if w.level != SIMD_NONE:
-            if not w.valid or i - w.base >= REFILL:
-                w.valid = n - i >= WINDOW
-                if w.valid:
-                    classify(w.level, s + i, &w.m)
-                    window_cuts(w, o200k)
-                    w.base = i
+    if s[i] < 0x80 and w.level != SIMD_NONE:
+        if not w.valid or i - w.base >= REFILL:
+            w.valid = n - i >= WINDOW
             if w.valid:
-                e = cut_piece(w, i)
-                if e >= 0:
-                    return e
-                if o200k:
-                    e = masked_piece(w, s, i, n)
-                    if e >= 0:
-                        return e
-                    if e == FULL_SCAN:
-                        return next_o200k(s, i, n)
-        e = o200k_ascii(s, i, n) if o200k else cl100k_ascii(s, i, n)
-        if e >= 0:
-            return e
-    return next_o200k(s, i, n) if o200k else next_cl100k(s, i, n)
+                classify(w.level, s + i, &w.m)
+                window_cuts(w, o200k)
+                w.base = i
+        if w.valid:
+            e = cut_piece(w, i)
+            if e >= 0:
+                return e
+    return piece_past_cuts(w, o200k, s, i, n)

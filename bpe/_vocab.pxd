@@ -86,7 +86,7 @@ cdef inline uint64_t hash_bytes(const uint8_t* p, size_t n, uint64_t head) noexc
 
 cdef inline rank_t vocab_probe(const Vocab* v, const uint8_t* p, size_t n, uint64_t head,
                                uint64_t h) noexcept nogil:
-    """The rank of p[:n] (3 <= n <= max_len) given its head and hash, or NO_RANK."""
+    """The rank of p[:n] (n >= 1) given its head and hash, or NO_RANK."""
     cdef uint64_t i = h & v.mask
     cdef const Slot* slot
     while True:
@@ -151,6 +151,19 @@ cdef inline rank_t vocab_find_wide(const Vocab* v, const uint8_t* p, size_t n, s
     memcpy(&head, p, 8)
     head &= (~<uint64_t>0) >> (64 - 8 * k)
     return vocab_find_head(v, p, n, head, hashed_max, h)
+
+
+cdef inline rank_t vocab_find_cut(const Vocab* v, const uint8_t* p, size_t n,
+                                  uint64_t* h) noexcept nogil:
+    """vocab_find_wide for a piece the scanner cut from text (1 <= n <= 64), with h its
+    hash: no Bloom filter or length test before the slot, since most such pieces are
+    tokens and the filter would only add a load to each."""
+    cdef uint64_t head
+    cdef size_t k = n if n < 8 else 8
+    memcpy(&head, p, 8)
+    head &= (~<uint64_t>0) >> (64 - 8 * k)
+    h[0] = hash_bytes(p, n, head)
+    return vocab_probe(v, p, n, head, h[0])
 
 
 cdef inline rank_t vocab_lookup(const Vocab* v, const uint8_t* p, size_t n) noexcept nogil:

@@ -209,3 +209,19 @@ def test_window_cuts_vouch_for_all_of_plain_prose_and_code(level, family, patter
 def test_each_level_cuts_random_mixed_texts_where_regex_does(level, family, pattern):
     for text in _random_texts(12, 1500):
         assert SCANNERS[family].split(text) == patterns.split(pattern, text), text
+
+
+# The encode loop walks a window's cuts itself (bpe/_encode.pxd encode_window) rather than
+# asking the scanner for each piece, so it is held to tiktoken on the same mixed texts, at
+# lengths on both sides of the 72 bytes a window needs, and in the counting mode too.
+@pytest.mark.parametrize("name", ["o200k_base", "cl100k_base"])
+def test_each_level_encodes_random_mixed_texts_as_tiktoken_does(level, name):
+    assert name in OFFICIAL
+    enc, tk = ours(name), oracle(name)
+    rng = random.Random(13)
+    texts = _random_texts(13, 500) + ["".join(rng.choice(_PARTS) for _ in range(rng.randint(40, 90)))
+                                      for _ in range(300)]
+    texts.append("".join(texts))  # one long text: windows after windows
+    expected = [tk.encode_ordinary(text) for text in texts]
+    assert [enc.encode_ordinary(text) for text in texts] == expected
+    assert enc.count_batch(texts, num_threads=1) == [len(ids) for ids in expected]

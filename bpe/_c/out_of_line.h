@@ -2,7 +2,8 @@
 
    The rooms' functions are all inline (a .pxd can hold no other kind), but inlined into
    the encode loop the full scanners, the merges, the backtracking encoder and the counter's
-   insertion crowd its registers and code and push the ASCII fast paths out of it. These
+   insertion crowd its registers and code and push the ASCII fast paths out of it (and the
+   encode loop itself, called once per text, is one copy for its several callers). These
    prototypes tell GCC and Clang to keep them out of line, as they were when they were
    plain functions of one file; tests/test_rooms.py checks that each name still exists in
    the built module (a renamed room would leave a name pointing at nothing). */
@@ -52,6 +53,9 @@ static uint32_t __pyx_f_3bpe_6_vocab_vocab_find(struct __pyx_t_3bpe_6_vocab_Voca
     uint8_t const *, size_t, size_t, uint64_t *) BPE_IN_LINE;
 static uint32_t __pyx_f_3bpe_6_vocab_vocab_find_wide(struct __pyx_t_3bpe_6_vocab_Vocab const *,
     uint8_t const *, size_t, size_t, uint64_t *) BPE_IN_LINE;
+struct __pyx_t_3bpe_7_encode_Engine;
+static int __pyx_f_3bpe_7_encode_encode_text(struct __pyx_t_3bpe_7_encode_Engine const *, int,
+    uint8_t const *, size_t, struct __pyx_t_3bpe_6_types_RankVec *, size_t *) BPE_OUT_OF_LINE;
 static int __pyx_f_3bpe_6_count_piece_map_add(struct __pyx_t_3bpe_6_count_PieceMap *, uint8_t const *,
     size_t) BPE_OUT_OF_LINE;
 #endif
