@@ -8,7 +8,7 @@ from bpe._port cimport (bpe_cas_acquire, bpe_fence_acquire, bpe_fence_release, b
                         bpe_load_acquire, bpe_load_relaxed, bpe_load_tag, bpe_prefetch,
                         bpe_prefetch_write, bpe_store64, bpe_store_relaxed, bpe_store_release,
                         bpe_store_tag, table_alloc, table_free)
-from bpe._types cimport RankVec, rank_t, vec_push
+from bpe._types cimport RankVec, rank_t, vec_reserve
 from bpe._vocab cimport load_le
 
 # The piece cache: a two-way set-associative table from pieces that are not tokens to
@@ -87,8 +87,8 @@ cdef inline size_t cache_victim(const PieceCache* cache, uint64_t h, size_t firs
 
 cdef inline bint cache_get(const PieceCache* cache, uint64_t h, const uint8_t* s, size_t n,
                            RankVec* out) noexcept nogil:
-    """Append the piece's ranks when the cache holds it (out may then be left with part of
-    an entry on a False: the caller cuts it back)."""
+    """Append the piece's ranks when the cache holds it (out is unchanged when it does not,
+    but for room it may have made)."""
     cdef size_t first = cache_set(cache, h), second = cache_second(cache, first)
     cdef ptrdiff_t i = cache_find(cache, h, first)
     if i < 0:
@@ -107,11 +107,12 @@ cdef inline bint cache_get(const PieceCache* cache, uint64_t h, const uint8_t* s
 # The piece is stored as zero-padded little-endian words, compared a word at a time.
 cdef inline bint cache_read(const PieceCache* cache, size_t i, const uint8_t* s, size_t n,
                             RankVec* out) noexcept nogil:
-    """Append the ranks of entry i when it holds s[:n]."""
+    """Append the ranks of entry i when it holds s[:n]. They are copied into out's room
+    first and counted in only when the entry's sequence shows no writer came meanwhile."""
     cdef CacheHeader* e = cache_entry(cache, i)
     cdef const uint64_t* words = <const uint64_t*>(e + 1)
     cdef const uint32_t* stored = <const uint32_t*>(<const uint8_t*>words + cache.max_piece)
-    cdef rank_t tokens[62]
+    cdef rank_t* into
     cdef uint32_t before, k, count, shape
     cdef size_t w
     before = bpe_load_acquire(&e.seq)
@@ -124,16 +125,15 @@ cdef inline bint cache_read(const PieceCache* cache, size_t i, const uint8_t* s,
         if bpe_load64(&words[w >> 3]) != load_le(s + w, n - w):
             return False
     count = shape >> 16
-    if count > cache.max_tokens:
+    if count > cache.max_tokens or vec_reserve(out, count):
         return False
+    into = out.data + out.size
     for k in range(count):
-        tokens[k] = bpe_load_relaxed(&stored[k])
+        into[k] = bpe_load_relaxed(&stored[k])
     bpe_fence_acquire()
     if bpe_load_relaxed(&e.seq) != before:
         return False
-    for k in range(count):
-        if vec_push(out, tokens[k]):
-            return False
+    out.size += count
     return True
 
 

@@ -66,7 +66,8 @@ cdef extern from "_c/out_of_line.h": pass
 OUT_OF_LINE = ("__pyx_f_3bpe_6_merge_merge_small", "__pyx_f_3bpe_6_merge_merge_large",
                "__pyx_f_3bpe_10_backtrack_backtrack_encode", "__pyx_f_3bpe_5_scan_next_gpt2",
                "__pyx_f_3bpe_5_scan_next_cl100k", "__pyx_f_3bpe_5_scan_next_o200k",
-               "__pyx_f_3bpe_6_count_piece_map_add", "__pyx_f_3bpe_7_encode_encode_text")
+               "__pyx_f_3bpe_6_count_piece_map_add", "__pyx_f_3bpe_7_encode_encode_text",
+               "__pyx_f_3bpe_7_encode_merge_uncached")
 
 
 cdef void engine_free(Engine* e) noexcept nogil:

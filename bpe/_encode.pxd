@@ -34,14 +34,21 @@ cdef inline const PieceCache* cache_for(const Engine* e, size_t n) noexcept nogi
 
 cdef inline int merge_piece(const Engine* e, const uint8_t* s, size_t n, uint64_t h,
                             RankVec* out) noexcept nogil:
-    """Append the ranks of a piece that is not a token; h is its hash when 3 <= n <= 256."""
+    """Append the ranks of a piece that is not a token; h is its hash when 3 <= n <= 256.
+    Inlined, so that a piece the cache holds costs no call."""
+    cdef const PieceCache* cache = cache_for(e, n)
+    if cache != NULL and cache_get(cache, h, s, n, out):
+        return 0
+    return merge_uncached(e, cache, s, n, h, out)
+
+
+cdef inline int merge_uncached(const Engine* e, const PieceCache* cache, const uint8_t* s, size_t n,
+                               uint64_t h, RankVec* out) noexcept nogil:
+    """merge_piece for a piece its cache (NULL: none for its length, or off) does not hold:
+    BPE, then the answer put in the cache."""
     cdef size_t start = out.size
     cdef int rc = -3
-    cdef const PieceCache* cache = cache_for(e, n)
     if cache != NULL:
-        if cache_get(cache, h, s, n, out):
-            return 0
-        out.size = start  # a failed get may have pushed part of an entry
         # the entry the put below takes: on a first pass it is in no cache level, and the
         # merge takes long enough for it to arrive
         bpe_prefetch_write(cache_entry(cache, cache_victim(cache, h, cache_set(cache, h))))

@@ -54,6 +54,12 @@ static uint32_t __pyx_f_3bpe_6_vocab_vocab_find(struct __pyx_t_3bpe_6_vocab_Voca
 static uint32_t __pyx_f_3bpe_6_vocab_vocab_find_wide(struct __pyx_t_3bpe_6_vocab_Vocab const *,
     uint8_t const *, size_t, size_t, uint64_t *) BPE_IN_LINE;
 struct __pyx_t_3bpe_7_encode_Engine;
+struct __pyx_t_3bpe_6_cache_PieceCache;
+static int __pyx_f_3bpe_7_encode_merge_uncached(struct __pyx_t_3bpe_7_encode_Engine const *,
+    struct __pyx_t_3bpe_6_cache_PieceCache const *, uint8_t const *, size_t, uint64_t,
+    struct __pyx_t_3bpe_6_types_RankVec *) BPE_OUT_OF_LINE;
+static int __pyx_f_3bpe_7_encode_merge_piece(struct __pyx_t_3bpe_7_encode_Engine const *, uint8_t const *,
+    size_t, uint64_t, struct __pyx_t_3bpe_6_types_RankVec *) BPE_IN_LINE;
 static int __pyx_f_3bpe_7_encode_encode_text(struct __pyx_t_3bpe_7_encode_Engine const *, int,
     uint8_t const *, size_t, struct __pyx_t_3bpe_6_types_RankVec *, size_t *) BPE_OUT_OF_LINE;
 static int __pyx_f_3bpe_6_count_piece_map_add(struct __pyx_t_3bpe_6_count_PieceMap *, uint8_t const *,
