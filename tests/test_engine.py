@@ -160,6 +160,16 @@ def test_utf8_of_equals_python(text):
     assert _core.utf8_of(text) == want
 
 
+def test_utf8_of_ascii_runs_ended_in_every_lane():
+    """The vector ASCII runs (bpe/_c/simd.h, 16 code units at a time) stop at the first unit
+    that is not ASCII, in whichever lane of a block it falls, in each str kind."""
+    for end in ("\x80", "é", "\u0100", "中", "\uffff", "😀"):
+        for run in range(0, 70):
+            for tail in (0, 1, 15, 16, 17, 40):
+                text = "".join(chr(32 + (k * 7) % 95) for k in range(run)) + end + "x" * tail
+                assert _core.utf8_of(text) == text.encode("utf-8"), (end, run, tail)
+
+
 def test_utf8_of_every_code_point():
     for kind_floor in (0, 0x100, 0x10000):  # the same code points in each str kind
         for start in range(0, 0x110000, 0x8000):

@@ -1,14 +1,52 @@
 /* Each vector classifier of bpe/_c/simd.h against the scalar reference, outside Python:
    for a CPU this machine cannot run, through an emulator (tools/simd_check.sh). Every byte
-   value in every lane, then random blocks; exits 1 at the first difference. */
+   value in every lane, then random blocks; then the UTF-8 writer's ASCII runs with the
+   first non-ASCII code unit in every lane. Exits 1 at the first difference. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include "../bpe/_c/simd.h"
 
 static int same(const BpeMasks* a, const BpeMasks* b) {
     return a->upper == b->upper && a->lower == b->lower && a->digit == b->digit && a->space == b->space
         && a->high == b->high && a->other == b->other && a->newline == b->newline
         && a->slash == b->slash && a->blank == b->blank && a->quote == b->quote;
+}
+
+/* The ASCII runs of bpe_ascii_latin1 and bpe_ascii_ucs2: the count, and the bytes written,
+   for a run of every length up to 80 ended by every kind of unit that is not ASCII. */
+static int check_ascii_runs(void) {
+    static const uint16_t ends[] = {0x80, 0xFF, 0x100, 0x7FFF, 0x8000, 0xFFFF};
+    uint8_t latin1[96], ascii[96], out[96 + 16];
+    uint16_t ucs2[96];
+    size_t run, k, e, got, want;
+    int wide;
+    for (e = 0; e < sizeof ends / sizeof ends[0]; e++) {
+        for (run = 0; run <= 80; run++) {
+            for (k = 0; k < 96; k++) {
+                ascii[k] = (uint8_t)(k == run ? 0 : 32 + (k * 7) % 95);
+                ucs2[k] = k == run ? ends[e] : ascii[k];
+                latin1[k] = k == run ? (uint8_t)(ends[e] < 0x100 ? ends[e] : 0x80) : ascii[k];
+            }
+#if defined(BPE_X86_64) || defined(BPE_HAVE_NEON)
+            want = run;
+#else
+            want = 0;
+#endif
+            for (wide = 0; wide < 2; wide++) {
+                if (!wide && ends[e] >= 0x100)
+                    continue;
+                got = wide ? bpe_ascii_ucs2(ucs2, 96, out) : bpe_ascii_latin1(latin1, 96, out);
+                if (got != want || memcmp(out, ascii, got) != 0) {
+                    printf("%s: an ASCII run of %zu ended by U+%04X counted as %zu (or copied wrong)\n",
+                           wide ? "ucs2" : "latin1", run, (unsigned)ends[e], got);
+                    return 1;
+                }
+            }
+        }
+    }
+    printf("ascii runs: counted and copied at every length up to 80\n");
+    return 0;
 }
 
 int main(void) {
@@ -45,5 +83,5 @@ int main(void) {
         printf("no vector level on this CPU\n");
         return 1;
     }
-    return 0;
+    return check_ascii_runs();
 }
