@@ -77,7 +77,8 @@ cdef inline int encode_piece(const Engine* e, const uint8_t* s, size_t n, RankVe
 # The encode loop
 
 cdef enum:
-    COUNT_FLUSH = 4096  # ranks held before counting empties the scratch vector
+    COUNT_FLUSH = 4096     # ranks held before counting empties the scratch vector
+    RESERVE_MAX = 1 << 22  # bytes of text above which room for ranks is not made up front
 
 cdef inline int encode_span(const Engine* e, const uint8_t* s, size_t i, size_t j, size_t n,
                             RankVec* out) noexcept nogil:
@@ -156,6 +157,9 @@ cdef inline int encode_text(const Engine* e, int family, const uint8_t* s, size_
     cdef ScanWindow w
     window_init(&w)
     windows = w.level != SIMD_NONE and (o200k or family == FAMILY_CL100K)
+    # room for a token per 4 bytes (about what prose and code take) in one move, not six
+    if counted == NULL and vec_reserve(out, (n if n < RESERVE_MAX else RESERVE_MAX) // 4 + WINDOW):
+        return -1
     while i < n:
         if windows and s[i] < 0x80 and n - i >= WINDOW + 8:
             next = encode_window(e, o200k, s, i, n, &w, out)

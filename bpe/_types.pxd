@@ -38,13 +38,24 @@ cdef struct RankVec:
 
 
 cdef inline int vec_reserve(RankVec* v, size_t extra) noexcept nogil:
-    """Room for `extra` more ranks: 0, or -1 out of memory with v intact."""
+    """Room for `extra` more ranks, in one move (to twice the capacity, or more when that is
+    not enough): 0, or -1 out of memory with v intact."""
+    cdef size_t cap
     cdef rank_t* data
-    while v.capacity - v.size < extra:
-        data = <rank_t*>grow(v.data, &v.capacity, sizeof(rank_t), 64)
-        if data == NULL:
-            return -1
-        v.data = data
+    if v.capacity - v.size >= extra:
+        return 0
+    if extra > (<size_t>-1) // sizeof(rank_t) - v.size:
+        return -1
+    cap = v.capacity * 2 if v.capacity else 64
+    if cap < v.size + extra:
+        cap = v.size + extra
+    if cap > (<size_t>-1) // sizeof(rank_t):
+        return -1
+    data = <rank_t*>realloc(v.data, cap * sizeof(rank_t))
+    if data == NULL:
+        return -1
+    v.data = data
+    v.capacity = cap
     return 0
 
 
