@@ -4,14 +4,14 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memset
 
-from bpe._port cimport (bpe_cas_acquire, bpe_fence_acquire, bpe_fence_release, bpe_load64,
+from bpe._port cimport (bpe_cas_acquire, bpe_ctz64, bpe_fence_acquire, bpe_fence_release, bpe_load64,
                         bpe_load_acquire, bpe_load_relaxed, bpe_load_tag, bpe_prefetch,
                         bpe_prefetch_write, bpe_store64, bpe_store_relaxed, bpe_store_release,
                         bpe_store_tag, table_alloc, table_free)
 from bpe._types cimport RankVec, rank_t, vec_reserve
 from bpe._vocab cimport load_le
 
-# The piece cache: a two-way set-associative table from pieces that are not tokens to
+# The piece cache: a four-way set-associative table from pieces that are not tokens to
 # their ranks (a merge costs dozens of table lookups, a hit one), in three tiers by piece
 # length so that the short pieces, most of them, get more entries in the same memory and a
 # hit reads one cache line (docs/performance.md has the measurements).
@@ -21,9 +21,12 @@ from bpe._vocab cimport load_le
 # tokens), then the piece's bytes, then its tokens. Many threads read and write it at once
 # without a lock: a writer makes seq odd while it writes (skipping an entry another writer
 # holds) and a reader checks seq before and after copying; a torn read is a miss, never a
-# wrong answer. A piece may sit in either entry of a pair (its set): 2i and 2i + 1; a new
-# piece takes an empty way, else the way a bit of its hash picks.
+# wrong answer. A piece may sit in any entry of its set, four in a row from a multiple of
+# four (every tier has four entries at least); a new piece takes an empty way, else the way
+# two bits of its hash pick. Two ways let three pieces whose sets collide evict each other on
+# every pass over a text; four make that rare (docs/performance.md).
 cdef enum:
+    WAYS = 4             # entries per set
     SHORT_PIECE = 24     # 64-byte entries: up to 24 bytes and 8 tokens, one cache line
     CACHE_PIECE = 48     # 128-byte entries: up to 48 bytes and 18 tokens
     LONG_PIECE = 256     # 512-byte entries: up to 256 bytes and 62 tokens
@@ -43,12 +46,7 @@ cdef struct PieceCache:
 
 cdef inline size_t cache_set(const PieceCache* cache, uint64_t h) noexcept nogil:
     """The first entry of the piece's set."""
-    return (h >> 24) & cache.mask & ~(<size_t>1)
-
-
-cdef inline size_t cache_second(const PieceCache* cache, size_t first) noexcept nogil:
-    """The second entry of the set starting at `first` (the same entry in a one-entry cache)."""
-    return first | (cache.mask & 1)
+    return (h >> 24) & cache.mask & ~(<size_t>WAYS - 1)
 
 
 cdef inline CacheHeader* cache_entry(const PieceCache* cache, size_t i) noexcept nogil:
@@ -65,39 +63,34 @@ cdef inline uint8_t cache_tag(uint64_t h) noexcept nogil:
     return <uint8_t>(h >> 48) | 1
 
 
-cdef inline ptrdiff_t cache_find(const PieceCache* cache, uint64_t h, size_t first) noexcept nogil:
-    """The first entry of the set starting at `first` whose tag is the piece's, or -1."""
+cdef inline unsigned cache_matches(const PieceCache* cache, uint64_t h, size_t first) noexcept nogil:
+    """A bit for each way of the set starting at `first` whose tag is the piece's."""
     cdef uint8_t tag = cache_tag(h)
-    if bpe_load_tag(&cache.tags[first]) == tag:
-        return first
-    if bpe_load_tag(&cache.tags[cache_second(cache, first)]) == tag:
-        return cache_second(cache, first)
-    return -1
+    cdef unsigned k, matches = 0
+    for k in range(WAYS):
+        matches |= <unsigned>(bpe_load_tag(&cache.tags[first + k]) == tag) << k
+    return matches
 
 
 cdef inline size_t cache_victim(const PieceCache* cache, uint64_t h, size_t first) noexcept nogil:
     """The entry of the set starting at `first` that a new piece takes."""
-    cdef size_t second = cache_second(cache, first)
-    if bpe_load_tag(&cache.tags[first]) == 0:
-        return first
-    if bpe_load_tag(&cache.tags[second]) == 0:
-        return second
-    return second if (h >> 23) & 1 else first
+    cdef unsigned k
+    for k in range(WAYS):
+        if bpe_load_tag(&cache.tags[first + k]) == 0:
+            return first + k
+    return first + ((h >> 21) & (WAYS - 1))
 
 
 cdef inline bint cache_get(const PieceCache* cache, uint64_t h, const uint8_t* s, size_t n,
                            RankVec* out) noexcept nogil:
     """Append the piece's ranks when the cache holds it (out is unchanged when it does not,
     but for room it may have made)."""
-    cdef size_t first = cache_set(cache, h), second = cache_second(cache, first)
-    cdef ptrdiff_t i = cache_find(cache, h, first)
-    if i < 0:
-        return False
-    if cache_read(cache, <size_t>i, s, n, out):
-        return True
-    # The first way's tag matched by chance (or its read was torn): try the second.
-    if <size_t>i == first and second != first and bpe_load_tag(&cache.tags[second]) == cache_tag(h):
-        return cache_read(cache, second, s, n, out)
+    cdef size_t first = cache_set(cache, h)
+    cdef unsigned matches = cache_matches(cache, h, first)
+    while matches:  # a tag may match by chance (or a read be torn): then the next way
+        if cache_read(cache, first + bpe_ctz64(matches), s, n, out):
+            return True
+        matches &= matches - 1
     return False
 
 
@@ -157,7 +150,8 @@ cdef inline void cache_put(const PieceCache* cache, uint64_t h, const uint8_t* s
 
 
 cdef inline int cache_init(PieceCache* cache, size_t entries, uint32_t entry_size, uint32_t max_piece) noexcept nogil:
-    """Allocate a cache of `entries` (a power of two) zeroed entries. 0 or -1 out of memory."""
+    """Allocate a cache of `entries` (a power of two, WAYS at least) zeroed entries. 0 or -1
+    out of memory."""
     cache.mask = entries - 1  # set first: table_free(entries) needs the size
     cache.entry_size = entry_size
     cache.entries = <uint8_t*>table_alloc(entries * entry_size)
@@ -181,12 +175,13 @@ cdef inline void cache_free(PieceCache* cache) noexcept nogil:
 cdef inline int caches_init(PieceCache* caches, size_t entries) noexcept nogil:
     """The engine's three tiers for `entries` (a power of two, or 0 for none): pieces of up to
     24 bytes in `entries` entries of 64 bytes, up to 48 in half as many of 128, up to 256 in
-    a sixteenth as many of 512. 0, or -1 out of memory."""
+    a sixteenth as many of 512, each tier one set (WAYS entries) at least. 0, or -1 out of
+    memory."""
     if entries == 0:
         return 0
-    if (cache_init(&caches[0], entries, 64, SHORT_PIECE)
-            or cache_init(&caches[1], entries // 2 or 1, 128, CACHE_PIECE)
-            or cache_init(&caches[2], entries // 16 or 1, 512, LONG_PIECE)):
+    if (cache_init(&caches[0], entries if entries > WAYS else WAYS, 64, SHORT_PIECE)
+            or cache_init(&caches[1], entries // 2 if entries // 2 > WAYS else WAYS, 128, CACHE_PIECE)
+            or cache_init(&caches[2], entries // 16 if entries // 16 > WAYS else WAYS, 512, LONG_PIECE)):
         return -1
     return 0
 

@@ -336,7 +336,7 @@ cdef class CoreBPE:
     The piece cache holds ``cache_entries`` pieces of up to 24 bytes (64 bytes each and a
     one-byte tag; the default 32768 is 2 MiB), half as many of 25 to 48 bytes (128 bytes
     each, 2 MiB by default) and a sixteenth as many of 49 to 256 bytes (512 bytes each,
-    1 MiB by default); 0 turns all three off.
+    1 MiB by default), four entries a tier at least; 0 turns all three off.
 
     ``family`` picks the hand-written scanner (1 gpt2, 2 cl100k, 3 o200k); with 0 the caller
     splits the text and passes pieces to :meth:`encode_pieces`.

@@ -58,6 +58,8 @@ struct __pyx_t_3bpe_6_cache_PieceCache;
 static int __pyx_f_3bpe_7_encode_merge_uncached(struct __pyx_t_3bpe_7_encode_Engine const *,
     struct __pyx_t_3bpe_6_cache_PieceCache const *, uint8_t const *, size_t, uint64_t,
     struct __pyx_t_3bpe_6_types_RankVec *) BPE_OUT_OF_LINE;
+static int __pyx_f_3bpe_6_cache_cache_get(struct __pyx_t_3bpe_6_cache_PieceCache const *, uint64_t,
+    uint8_t const *, size_t, struct __pyx_t_3bpe_6_types_RankVec *) BPE_OUT_OF_LINE;
 static int __pyx_f_3bpe_7_encode_merge_piece(struct __pyx_t_3bpe_7_encode_Engine const *, uint8_t const *,
     size_t, uint64_t, struct __pyx_t_3bpe_6_types_RankVec *) BPE_IN_LINE;
 static int __pyx_f_3bpe_7_encode_encode_text(struct __pyx_t_3bpe_7_encode_Engine const *, int,
