@@ -67,7 +67,7 @@ OUT_OF_LINE = ("__pyx_f_3bpe_6_merge_merge_small", "__pyx_f_3bpe_6_merge_merge_l
                "__pyx_f_3bpe_10_backtrack_backtrack_encode", "__pyx_f_3bpe_5_scan_next_gpt2",
                "__pyx_f_3bpe_5_scan_next_cl100k", "__pyx_f_3bpe_5_scan_next_o200k",
                "__pyx_f_3bpe_6_count_piece_map_add", "__pyx_f_3bpe_7_encode_encode_text",
-               "__pyx_f_3bpe_7_encode_merge_uncached")
+               "__pyx_f_3bpe_7_encode_merge_uncached", "__pyx_f_3bpe_6_cache_cache_get")
 
 
 cdef void engine_free(Engine* e) noexcept nogil:
