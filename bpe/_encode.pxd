@@ -11,7 +11,7 @@ from bpe._merge cimport merge_any
 from bpe._port cimport bpe_ctz64, bpe_prefetch_write
 from bpe._pretok cimport (REFILL, SIMD_NONE, WINDOW, ScanWindow, classify, next_piece, piece_past_cuts,
                           window_cuts, window_init)
-from bpe._scan cimport FAMILY_CL100K, FAMILY_O200K
+from bpe._scan cimport FAMILY_CL100K, FAMILY_O200K, next_cl100k, next_o200k
 from bpe._types cimport NO_RANK, RankVec, rank_t, vec_push, vec_reserve
 from bpe._vocab cimport Vocab, vocab_find, vocab_find_cut, vocab_find_wide
 
@@ -167,7 +167,10 @@ cdef inline int encode_text(const Engine* e, int family, const uint8_t* s, size_
                 return <int>next
             i = <size_t>next
         else:
-            j = next_piece(family, s, i, n, &w)
+            if windows and s[i] >= 0x80:  # straight to the full scanner (CJK: most pieces)
+                j = next_o200k(s, i, n) if o200k else next_cl100k(s, i, n)
+            else:
+                j = next_piece(family, s, i, n, &w)
             rc = encode_span(e, s, i, j, n, out)
             if rc:
                 return rc
