@@ -13,7 +13,7 @@ static int same(const BpeMasks* a, const BpeMasks* b) {
         && a->slash == b->slash && a->blank == b->blank && a->quote == b->quote;
 }
 
-/* The ASCII runs of bpe_ascii_latin1 and bpe_ascii_ucs2: the count, and the bytes written,
+/* The ASCII runs of bpe_ascii_units, Latin-1 and UCS-2: the count, and the bytes written,
    for a run of every length up to 80 ended by every kind of unit that is not ASCII. */
 static int check_ascii_runs(void) {
     static const uint16_t ends[] = {0x80, 0xFF, 0x100, 0x7FFF, 0x8000, 0xFFFF};
@@ -36,7 +36,7 @@ static int check_ascii_runs(void) {
             for (wide = 0; wide < 2; wide++) {
                 if (!wide && ends[e] >= 0x100)
                     continue;
-                got = wide ? bpe_ascii_ucs2(ucs2, 96, out) : bpe_ascii_latin1(latin1, 96, out);
+                got = wide ? bpe_ascii_units(ucs2, 1, 96, out) : bpe_ascii_units(latin1, 0, 96, out);
                 if (got != want || memcmp(out, ascii, got) != 0) {
                     printf("%s: an ASCII run of %zu ended by U+%04X counted as %zu (or copied wrong)\n",
                            wide ? "ucs2" : "latin1", run, (unsigned)ends[e], got);

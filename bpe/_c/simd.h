@@ -182,62 +182,60 @@ static inline unsigned bpe_neon_first(uint8x16_t m) {
     uint8x8_t nibbles = vshrn_n_u16(vreinterpretq_u16_u8(m), 4);
     return bpe_ctz64(vget_lane_u64(vreinterpret_u64_u8(nibbles), 0)) >> 2;
 }
+
+/* 16 bytes stored at o, and how many of them are ASCII from the first on (16: all). */
+static inline size_t bpe_neon_ascii16(uint8x16_t v, uint8_t* o) {
+    uint8x16_t high = vcgeq_u8(v, vdupq_n_u8(0x80));
+    vst1q_u8(o, v);
+    return vmaxvq_u8(high) ? bpe_neon_first(high) : 16;
+}
 #endif
 
-/* For the UTF-8 writer (utf8.h): how many of the code units s[:n] (Latin-1 or UCS-2) are
-   ASCII from the first on, their bytes written to o; 16 at a time, so at most the multiple
-   of 16 below n (and 0 without SSE2 or NEON). Up to 16 bytes past the count may be
-   written. The baseline of each architecture, so no run-time choice. */
-static inline size_t bpe_ascii_latin1(const uint8_t* s, size_t n, uint8_t* o) {
-    size_t i = 0;
+/* For the UTF-8 writer (utf8.h): 16 code units (Latin-1 or UCS-2) from s written to o as
+   bytes, and how many of them are ASCII from the first on (16: all). The baseline of each
+   architecture, so no run-time choice; without SSE2 or NEON, 0 (and nothing written). */
+static inline size_t bpe_ascii16_latin1(const uint8_t* s, uint8_t* o) {
 #if defined(BPE_X86_64)
-    for (; i + 16 <= n; i += 16) {
-        __m128i v = _mm_loadu_si128((const __m128i*)(s + i));
-        unsigned high = (unsigned)_mm_movemask_epi8(v);
-        _mm_storeu_si128((__m128i*)(o + i), v);
-        if (high)
-            return i + bpe_ctz64(high);
-    }
+    __m128i v = _mm_loadu_si128((const __m128i*)s);
+    unsigned high = (unsigned)_mm_movemask_epi8(v);
+    _mm_storeu_si128((__m128i*)o, v);
+    return high ? bpe_ctz64(high) : 16;
 #elif defined(BPE_HAVE_NEON)
-    for (; i + 16 <= n; i += 16) {
-        uint8x16_t v = vld1q_u8(s + i);
-        uint8x16_t high = vcgeq_u8(v, vdupq_n_u8(0x80));
-        vst1q_u8(o + i, v);
-        if (vmaxvq_u8(high))
-            return i + bpe_neon_first(high);
-    }
+    return bpe_neon_ascii16(vld1q_u8(s), o);
 #else
-    (void)s; (void)n; (void)o;
+    (void)s; (void)o;
+    return 0;
 #endif
-    return i;
 }
 
-static inline size_t bpe_ascii_ucs2(const uint16_t* s, size_t n, uint8_t* o) {
-    size_t i = 0;
+static inline size_t bpe_ascii16_ucs2(const uint16_t* s, uint8_t* o) {
 #if defined(BPE_X86_64)
     const __m128i not_ascii = _mm_set1_epi16((short)0xFF80), zero = _mm_setzero_si128();
-    for (; i + 16 <= n; i += 16) {
-        __m128i a = _mm_loadu_si128((const __m128i*)(s + i));
-        __m128i b = _mm_loadu_si128((const __m128i*)(s + i + 8));
-        __m128i ascii = _mm_packs_epi16(_mm_cmpeq_epi16(_mm_and_si128(a, not_ascii), zero),
-                                        _mm_cmpeq_epi16(_mm_and_si128(b, not_ascii), zero));
-        unsigned high = ~(unsigned)_mm_movemask_epi8(ascii) & 0xFFFFu;
-        _mm_storeu_si128((__m128i*)(o + i), _mm_packus_epi16(a, b));
-        if (high)
-            return i + bpe_ctz64(high);
-    }
+    __m128i a = _mm_loadu_si128((const __m128i*)s), b = _mm_loadu_si128((const __m128i*)(s + 8));
+    __m128i ascii = _mm_packs_epi16(_mm_cmpeq_epi16(_mm_and_si128(a, not_ascii), zero),
+                                    _mm_cmpeq_epi16(_mm_and_si128(b, not_ascii), zero));
+    unsigned high = ~(unsigned)_mm_movemask_epi8(ascii) & 0xFFFFu;
+    _mm_storeu_si128((__m128i*)o, _mm_packus_epi16(a, b));
+    return high ? bpe_ctz64(high) : 16;
 #elif defined(BPE_HAVE_NEON)
-    const uint16x8_t ascii_end = vdupq_n_u16(0x80);
-    for (; i + 16 <= n; i += 16) {
-        uint16x8_t a = vld1q_u16(s + i), b = vld1q_u16(s + i + 8);
-        uint8x16_t high = vcombine_u8(vmovn_u16(vcgeq_u16(a, ascii_end)), vmovn_u16(vcgeq_u16(b, ascii_end)));
-        vst1q_u8(o + i, vcombine_u8(vmovn_u16(a), vmovn_u16(b)));
-        if (vmaxvq_u8(high))
-            return i + bpe_neon_first(high);
-    }
+    /* a saturating narrow: a unit of 0x100 and up becomes 0xFF, no more ASCII than it was */
+    return bpe_neon_ascii16(vcombine_u8(vqmovn_u16(vld1q_u16(s)), vqmovn_u16(vld1q_u16(s + 8))), o);
 #else
-    (void)s; (void)n; (void)o;
+    (void)s; (void)o;
+    return 0;
 #endif
+}
+
+/* How many of the code units s[:n] are ASCII from the first on, their bytes written to o,
+   16 at a time: at most the multiple of 16 below n, and up to 16 bytes past the count may
+   be written. ucs2 is a constant at each call, so the test goes once it is inlined. */
+static inline size_t bpe_ascii_units(const void* s, int ucs2, size_t n, uint8_t* o) {
+    size_t i, k;
+    for (i = 0; i + 16 <= n; i += 16) {
+        k = ucs2 ? bpe_ascii16_ucs2((const uint16_t*)s + i, o + i) : bpe_ascii16_latin1((const uint8_t*)s + i, o + i);
+        if (k < 16)
+            return i + k;
+    }
     return i;
 }
 

@@ -63,7 +63,7 @@ static int bpe_utf8_write(PyObject* text, BpeUtf8* u) {
         const uint8_t* s = (const uint8_t*)src;
         while (i < n) {
             if (s[i] < 0x80 && i + 16 <= n) {
-                Py_ssize_t k = (Py_ssize_t)bpe_ascii_latin1(s + i, (size_t)(n - i), o);
+                Py_ssize_t k = (Py_ssize_t)bpe_ascii_units(s + i, 0, (size_t)(n - i), o);
                 i += k;
                 o += k;
                 if (i >= n)
@@ -82,7 +82,7 @@ static int bpe_utf8_write(PyObject* text, BpeUtf8* u) {
         const uint16_t* s = (const uint16_t*)src;
         while (i < n) {
             if (s[i] < 0x80 && i + 16 <= n) {
-                Py_ssize_t k = (Py_ssize_t)bpe_ascii_ucs2(s + i, (size_t)(n - i), o);
+                Py_ssize_t k = (Py_ssize_t)bpe_ascii_units(s + i, 1, (size_t)(n - i), o);
                 i += k;
                 o += k;
                 if (i >= n)
