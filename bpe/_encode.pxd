@@ -73,7 +73,6 @@ cdef inline int encode_piece(const Engine* e, const uint8_t* s, size_t n, RankVe
     return merge_piece(e, s, n, h, out)
 
 
-
 # The encode loop
 
 cdef enum:
