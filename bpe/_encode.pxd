@@ -9,8 +9,8 @@ from bpe._cache cimport (CACHE_PIECE, LONG_PIECE, SHORT_PIECE, PieceCache, cache
                          cache_put, cache_set, cache_victim)
 from bpe._merge cimport merge_any
 from bpe._port cimport bpe_ctz64, bpe_prefetch_write
-from bpe._pretok cimport (REFILL, SIMD_NONE, WINDOW, ScanWindow, classify, next_piece, piece_past_cuts,
-                          window_cuts, window_init)
+from bpe._pretok cimport (REFILL, SIMD_NONE, WINDOW, ScanWindow, next_piece, piece_past_cuts, window_fill,
+                          window_init)
 from bpe._scan cimport FAMILY_CL100K, FAMILY_O200K, next_cl100k, next_o200k
 from bpe._types cimport NO_RANK, RankVec, rank_t, vec_push, vec_reserve
 from bpe._vocab cimport Vocab, vocab_find, vocab_find_cut, vocab_find_wide
@@ -107,10 +107,7 @@ cdef inline ptrdiff_t encode_window(const Engine* e, bint o200k, const uint8_t* 
     cdef rank_t r
     cdef int rc
     cdef const uint8_t* base = s + i
-    classify(w.level, base, &w.m)
-    window_cuts(w, o200k)
-    w.base = i
-    w.valid = True
+    window_fill(w, s, i, o200k)
     while True:
         # the sure pieces from bit o: every cut below the first unsure bit above o
         above = ~((<uint64_t>2 << o) - 1)

@@ -172,6 +172,14 @@ cdef inline void window_cuts(ScanWindow* w, bint o200k) noexcept nogil:
               | ((taken << 1) & ~taken)) & ~taken
 
 
+cdef inline void window_fill(ScanWindow* w, const uint8_t* s, size_t i, bint o200k) noexcept nogil:
+    """The window of s[i:i + 64] (all readable): its masks, cuts and unsure bits."""
+    classify(w.level, s + i, &w.m)
+    window_cuts(w, o200k)
+    w.base = i
+    w.valid = True
+
+
 cdef inline ptrdiff_t cut_piece(const ScanWindow* w, size_t i) noexcept nogil:
     """The end of the piece at i read from the window's cuts, or -1 where it is unsure."""
     cdef unsigned o = <unsigned>(i - w.base), c
@@ -285,9 +293,7 @@ cdef inline size_t next_piece(int family, const uint8_t* s, size_t i, size_t n,
         if not w.valid or i - w.base >= REFILL:
             w.valid = n - i >= WINDOW
             if w.valid:
-                classify(w.level, s + i, &w.m)
-                window_cuts(w, o200k)
-                w.base = i
+                window_fill(w, s, i, o200k)
         if w.valid:
             e = cut_piece(w, i)
             if e >= 0:

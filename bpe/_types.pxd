@@ -13,16 +13,22 @@ cdef extern from *:
     const uint32_t NO_RANK "BPE_NO_RANK"
 
 
-cdef inline void* grow(void* data, size_t* capacity, size_t item, size_t first) noexcept nogil:
+cdef inline void* grow(void* data, size_t* capacity, size_t item, size_t first,
+                       size_t least=0) noexcept nogil:
     """``data`` (``capacity[0]`` items of ``item`` bytes) moved to a block twice as large
-    (``first`` items when empty), ``capacity`` updated; NULL out of memory, and then
-    ``data`` and ``capacity`` are untouched, so nothing is lost.
+    (``first`` items when empty), or of ``least`` items when that is more; ``capacity``
+    updated; NULL out of memory, and then ``data`` and ``capacity`` are untouched, so
+    nothing is lost.
 
     >>> p = grow(p, &cap, sizeof(rank_t), 64)   # then: if p == NULL: fail, the old p intact
     """
     cdef size_t cap = capacity[0] * 2 if capacity[0] else first
     cdef void* moved
-    if cap < capacity[0] or cap > (<size_t>-1) // item:
+    if cap < capacity[0]:
+        return NULL
+    if cap < least:
+        cap = least
+    if cap > (<size_t>-1) // item:
         return NULL
     moved = realloc(data, cap * item)
     if moved != NULL:
@@ -40,22 +46,15 @@ cdef struct RankVec:
 cdef inline int vec_reserve(RankVec* v, size_t extra) noexcept nogil:
     """Room for `extra` more ranks, in one move (to twice the capacity, or more when that is
     not enough): 0, or -1 out of memory with v intact."""
-    cdef size_t cap
     cdef rank_t* data
     if v.capacity - v.size >= extra:
         return 0
-    if extra > (<size_t>-1) // sizeof(rank_t) - v.size:
+    if extra > (<size_t>-1) - v.size:
         return -1
-    cap = v.capacity * 2 if v.capacity else 64
-    if cap < v.size + extra:
-        cap = v.size + extra
-    if cap > (<size_t>-1) // sizeof(rank_t):
-        return -1
-    data = <rank_t*>realloc(v.data, cap * sizeof(rank_t))
+    data = <rank_t*>grow(v.data, &v.capacity, sizeof(rank_t), 64, v.size + extra)
     if data == NULL:
         return -1
     v.data = data
-    v.capacity = cap
     return 0
 
 

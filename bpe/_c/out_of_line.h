@@ -37,6 +37,8 @@ static size_t __pyx_f_3bpe_5_scan_next_o200k(uint8_t const *, size_t, size_t) BP
 struct __pyx_t_3bpe_7_pretok_ScanWindow;
 static size_t __pyx_f_3bpe_7_pretok_next_piece(int, uint8_t const *, size_t, size_t,
     struct __pyx_t_3bpe_7_pretok_ScanWindow *) BPE_IN_LINE;
+static void __pyx_f_3bpe_7_pretok_window_fill(struct __pyx_t_3bpe_7_pretok_ScanWindow *, uint8_t const *, size_t,
+    int) BPE_IN_LINE;
 static ptrdiff_t __pyx_f_3bpe_7_pretok_masked_piece(struct __pyx_t_3bpe_7_pretok_ScanWindow const *,
     uint8_t const *, size_t, size_t) BPE_IN_LINE;
 static ptrdiff_t __pyx_f_3bpe_5_scan_o200k_ascii(uint8_t const *, size_t, size_t) BPE_IN_LINE;
