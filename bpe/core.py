@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, AbstractSet, Collection, Literal, Mapping, Seq
 
 from bpe import _classes, _core, _saved, patterns
 from bpe._files import write_atomic
-from bpe._pools import chunks, map_in_chunks, shared_pool
+from bpe._pools import chunks, map_in_chunks, shared_pool, usable_cpus
 from bpe._ranks import RankTable
 from bpe._special import (common_prefix, fix_surrogates, raise_disallowed_special_token, special_token_regex,
                           valid_text)
@@ -230,10 +230,13 @@ class Encoding:
 
     def _in_chunks(self, function, texts: list[str], num_threads: int) -> list:
         """Run ``function`` (a compiled batch call that releases the GIL) over contiguous
-        chunks of ``texts`` on ``num_threads`` threads; the results in order."""
-        if num_threads <= 1 or len(texts) < 2 * num_threads:
+        chunks of ``texts`` on up to ``num_threads`` threads; the results in order. More
+        threads than usable CPUs only take turns (the default 8 on 2 CPUs ran slower than
+        2 threads; docs/performance.md)."""
+        threads = min(num_threads, usable_cpus())
+        if threads <= 1 or len(texts) < 2 * threads:
             return [function(texts)]
-        return list(shared_pool(num_threads).map(function, chunks(texts, num_threads)))
+        return list(shared_pool(threads).map(function, chunks(texts, threads)))
 
     def _batch_call(self, function, texts: list[str], num_threads: int) -> list:
         try:

@@ -199,6 +199,25 @@ def test_counts_of_texts_longer_than_the_count_loops_scratch_space(pair):
     assert enc.count_batch([text, text[:5000]], num_threads=2) == [want, len(tk.encode_ordinary(text[:5000]))]
 
 
+def test_compiled_batches_run_on_no_more_threads_than_usable_cpus(monkeypatch):
+    """num_threads=8 (the default) on 2 CPUs ran 8 threads taking turns, slower than 2."""
+    enc = bpe.get_encoding("o200k_base")
+    texts = [f"text {i}" for i in range(100)]
+    seen: list = []
+
+    def batch(chunk):
+        seen.append((threading.current_thread().name, len(chunk)))
+        return len(chunk)
+
+    monkeypatch.setattr(bpe.core, "usable_cpus", lambda: 2)
+    assert enc._in_chunks(batch, texts, 8) == [50, 50]
+    assert len(seen) == 2
+    seen.clear()
+    monkeypatch.setattr(bpe.core, "usable_cpus", lambda: 1)
+    assert enc._in_chunks(batch, texts, 8) == [100]
+    assert seen == [(threading.current_thread().name, 100)]  # on the calling thread
+
+
 @pytest.mark.threads
 def test_threaded_batches_equal_one_thread(pair):
     enc, tk = pair
