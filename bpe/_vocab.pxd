@@ -141,29 +141,14 @@ cdef inline rank_t vocab_find(const Vocab* v, const uint8_t* p, size_t n, size_t
     return vocab_find_head(v, p, n, load_head(p, n), hashed_max, h)
 
 
-cdef inline rank_t vocab_find_wide(const Vocab* v, const uint8_t* p, size_t n, size_t hashed_max,
-                                   uint64_t* h) noexcept nogil:
-    """vocab_find for 1 <= n with 8 bytes readable from p: the head is one load, masked,
-    and no branch asks whether the piece is 1, 2, 3-7 or 8 bytes long (a text's piece
-    lengths are the branch predictor's worst case). All tokens are in the hash table."""
+cdef inline uint64_t cut_head(const uint8_t* p, size_t n) noexcept nogil:
+    """load_head of p[:n] (1 <= n) with 8 bytes readable from p: one load, masked, and no
+    branch on whether the piece is 1, 2, 3-7 or 8 bytes long (a text's piece lengths are
+    the branch predictor's worst case). All tokens are in the hash table, the short too."""
     cdef uint64_t head
     cdef size_t k = n if n < 8 else 8
     memcpy(&head, p, 8)
-    head &= (~<uint64_t>0) >> (64 - 8 * k)
-    return vocab_find_head(v, p, n, head, hashed_max, h)
-
-
-cdef inline rank_t vocab_find_cut(const Vocab* v, const uint8_t* p, size_t n,
-                                  uint64_t* h) noexcept nogil:
-    """vocab_find_wide for a piece the scanner cut from text (1 <= n <= 64), with h its
-    hash: no Bloom filter or length test before the slot, since most such pieces are
-    tokens and the filter would only add a load to each."""
-    cdef uint64_t head
-    cdef size_t k = n if n < 8 else 8
-    memcpy(&head, p, 8)
-    head &= (~<uint64_t>0) >> (64 - 8 * k)
-    h[0] = hash_bytes(p, n, head)
-    return vocab_probe(v, p, n, head, h[0])
+    return head & ((~<uint64_t>0) >> (64 - 8 * k))
 
 
 cdef inline rank_t vocab_lookup(const Vocab* v, const uint8_t* p, size_t n) noexcept nogil:

@@ -211,9 +211,11 @@ def test_each_level_cuts_random_mixed_texts_where_regex_does(level, family, patt
         assert SCANNERS[family].split(text) == patterns.split(pattern, text), text
 
 
-# The encode loop walks a window's cuts itself (bpe/_encode.pxd encode_window) rather than
-# asking the scanner for each piece, so it is held to tiktoken on the same mixed texts, at
-# lengths on both sides of the 72 bytes a window needs, and in the counting mode too.
+# The encode loop walks a window's cuts itself (bpe/_encode.pxd cut_window) rather than
+# asking the scanner for each piece, and looks pieces up in batches of up to 256, so it is
+# held to tiktoken on the same mixed texts, at lengths on both sides of the 72 bytes a
+# window needs (the texts have 40 to 220 pieces, and the one joined from them fills batch
+# after batch), and in the counting mode too.
 @pytest.mark.parametrize("name", ["o200k_base", "cl100k_base"])
 def test_each_level_encodes_random_mixed_texts_as_tiktoken_does(level, name):
     assert name in OFFICIAL

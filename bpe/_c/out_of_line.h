@@ -47,13 +47,11 @@ static ptrdiff_t __pyx_f_3bpe_5_scan_ascii_start(uint8_t const *, size_t, size_t
 static ptrdiff_t __pyx_f_3bpe_5_scan_ascii_space(uint8_t const *, size_t, size_t, int) BPE_IN_LINE;
 static ptrdiff_t __pyx_f_3bpe_7_pretok_masked_space(struct __pyx_t_3bpe_7_pretok_ScanWindow const *, unsigned int) BPE_IN_LINE;
 static ptrdiff_t __pyx_f_3bpe_7_pretok_masked_other(struct __pyx_t_3bpe_7_pretok_ScanWindow const *, unsigned int) BPE_IN_LINE;
-/* The token lookup that also hands on the piece's hash, shared by the encode loop and
-   encode_piece: out of line it would cost a call per piece. */
+/* The token lookup that also hands on the piece's hash (encode_piece's): out of line it
+   would cost a call per piece. */
 static uint32_t __pyx_f_3bpe_6_vocab_vocab_find_head(struct __pyx_t_3bpe_6_vocab_Vocab const *,
     uint8_t const *, size_t, uint64_t, size_t, uint64_t *) BPE_IN_LINE;
 static uint32_t __pyx_f_3bpe_6_vocab_vocab_find(struct __pyx_t_3bpe_6_vocab_Vocab const *,
-    uint8_t const *, size_t, size_t, uint64_t *) BPE_IN_LINE;
-static uint32_t __pyx_f_3bpe_6_vocab_vocab_find_wide(struct __pyx_t_3bpe_6_vocab_Vocab const *,
     uint8_t const *, size_t, size_t, uint64_t *) BPE_IN_LINE;
 struct __pyx_t_3bpe_7_encode_Engine;
 struct __pyx_t_3bpe_6_cache_PieceCache;
