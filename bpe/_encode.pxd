@@ -120,7 +120,8 @@ cdef inline void batch_add(const Engine* e, Batch* b, const uint8_t* s, size_t i
 
 
 cdef inline int batch_flush(const Engine* e, const uint8_t* s, Batch* b, RankVec* out) noexcept nogil:
-    """Append the ranks of the batch's pieces, in order, and empty it."""
+    """Append the ranks of the batch's pieces, in order, and empty it. Every token is in
+    the slot table, the one- and two-byte ones too, so one probe serves every length."""
     cdef size_t k, n, count = b.count
     cdef rank_t r
     cdef int rc

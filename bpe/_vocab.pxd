@@ -144,7 +144,7 @@ cdef inline rank_t vocab_find(const Vocab* v, const uint8_t* p, size_t n, size_t
 cdef inline uint64_t cut_head(const uint8_t* p, size_t n) noexcept nogil:
     """load_head of p[:n] (1 <= n) with 8 bytes readable from p: one load, masked, and no
     branch on whether the piece is 1, 2, 3-7 or 8 bytes long (a text's piece lengths are
-    the branch predictor's worst case). All tokens are in the hash table, the short too."""
+    the branch predictor's worst case)."""
     cdef uint64_t head
     cdef size_t k = n if n < 8 else 8
     memcpy(&head, p, 8)
