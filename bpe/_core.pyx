@@ -42,7 +42,7 @@ from bpe._text cimport (BpeUtf8, PyUnicode_AsUTF8AndSize, Texts, bpe_utf8_ready,
                         raise_for_utf8, texts_close, texts_open, texts_run)
 from bpe._trie cimport build_backtrack, free_backtrack
 from bpe._types cimport NO_RANK, RankVec, array_bytes, rank_t
-from bpe._vocab cimport Slot, Vocab, fill_slots, vocab_free, vocab_lookup
+from bpe._vocab cimport Slot, Vocab, WideSlot, fill_slots, vocab_free, vocab_lookup
 
 cdef extern from *:
     """
@@ -354,7 +354,7 @@ cdef class CoreBPE:
     def __init__(self, ranks, dict special_tokens, int family,
                  size_t cache_entries=32768, bint backtrack=True):
         cdef RankTable table = ranks if isinstance(ranks, RankTable) else RankTable.from_dict(ranks)
-        cdef size_t n_slots = 16, k, ln
+        cdef size_t n_slots = 16, n_short = 16, n_wide = 16, wide_tokens = 0, k, ln
         cdef const uint8_t* p
         cdef rank_t r
         if self.e.vocab.blob != NULL:
@@ -364,29 +364,40 @@ cdef class CoreBPE:
         if table.max_rank > 4 * <uint64_t>table.count + (1 << 20):
             raise ValueError(f"the largest rank is {table.max_rank:,} for only {table.count:,} "
                              "tokens: ranks this sparse are not supported")
-        while n_slots < 2 * table.count:
+        for k in range(table.count):
+            wide_tokens += table.length[k] > 8
+        while n_slots < 2 * table.count:  # the filter's size
             n_slots *= 2
+        while n_short < 2 * (table.count - wide_tokens):
+            n_short *= 2
+        while n_wide < 2 * wide_tokens:
+            n_wide *= 2
         self.family = family
         self.e.vocab.n_ranks = <rank_t>(table.max_rank + 1) if table.count else 0
         self.e.vocab.blob_size = table.blob_size + 1
-        self.e.vocab.mask = n_slots - 1  # set before allocating: __dealloc__ frees by these sizes
+        self.e.vocab.mask = n_short - 1  # set before allocating: __dealloc__ frees by these sizes
+        self.e.vocab.wide_mask = n_wide - 1
         self.e.vocab.blob = <uint8_t*>table_alloc(self.e.vocab.blob_size)
         self.e.vocab.offset = <uint64_t*>table_alloc(array_bytes(<size_t>self.e.vocab.n_ranks + 1, sizeof(uint64_t)))
         self.e.vocab.length = <uint32_t*>table_alloc(array_bytes(<size_t>self.e.vocab.n_ranks + 1, sizeof(uint32_t)))
-        self.e.vocab.slots = <Slot*>table_alloc(array_bytes(n_slots, sizeof(Slot)))
+        self.e.vocab.slots = <Slot*>table_alloc(array_bytes(n_short, sizeof(Slot)))
+        self.e.vocab.wide = <WideSlot*>table_alloc(array_bytes(n_wide, sizeof(WideSlot)))
         self.e.vocab.pair_rank = <rank_t*>malloc(65536 * sizeof(rank_t))
         # Filter: one 64-bit word per 32 slots, 4 to 8 bits per token.
         self.e.vocab.filter = <uint64_t*>calloc(n_slots // 32 if n_slots >= 32 else 1, sizeof(uint64_t))
-        if not (self.e.vocab.blob and self.e.vocab.offset and self.e.vocab.length and self.e.vocab.slots and self.e.vocab.pair_rank
-                and self.e.vocab.filter):
+        if not (self.e.vocab.blob and self.e.vocab.offset and self.e.vocab.length and self.e.vocab.slots
+                and self.e.vocab.wide and self.e.vocab.pair_rank and self.e.vocab.filter):
             raise MemoryError()
         self.e.vocab.filter_mask = (n_slots // 32 if n_slots >= 32 else 1) - 1
         self.start_caches(cache_entries)
         # Every byte defined (the tables may be saved to a file): empty slots, offsets of holes.
-        memset(self.e.vocab.slots, 0, array_bytes(n_slots, sizeof(Slot)))
+        memset(self.e.vocab.slots, 0, array_bytes(n_short, sizeof(Slot)))
+        memset(self.e.vocab.wide, 0, array_bytes(n_wide, sizeof(WideSlot)))
         memset(self.e.vocab.offset, 0, array_bytes(<size_t>self.e.vocab.n_ranks + 1, sizeof(uint64_t)))
-        for k in range(n_slots):
+        for k in range(n_short):
             self.e.vocab.slots[k].rank = NO_RANK
+        for k in range(n_wide):
+            self.e.vocab.wide[k].rank = NO_RANK
         for k in range(self.e.vocab.n_ranks + 1):
             self.e.vocab.length[k] = NO_RANK
         self.e.vocab.blob[table.blob_size] = 0

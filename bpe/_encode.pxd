@@ -14,7 +14,7 @@ from bpe._pretok cimport (REFILL, SIMD_NONE, WINDOW, ScanWindow, next_piece, pie
                           window_init)
 from bpe._scan cimport FAMILY_CL100K, FAMILY_O200K, next_cl100k, next_o200k
 from bpe._types cimport NO_RANK, RankVec, rank_t, vec_push, vec_reserve
-from bpe._vocab cimport Vocab, cut_head, hash_bytes, load_head, vocab_find, vocab_probe
+from bpe._vocab cimport Vocab, cut_head, hash_bytes, load_head, slot_of, vocab_find, vocab_probe
 
 # The engine record: the token table, the piece cache's three tiers, the backtracking tables
 
@@ -107,7 +107,7 @@ cdef inline void batch_add(const Engine* e, Batch* b, const uint8_t* s, size_t i
     if n <= LONG_PIECE:
         h = hash_bytes(s + i, n, head)
         if n <= e.vocab.max_len:
-            bpe_prefetch(&e.vocab.slots[h & e.vocab.mask])
+            bpe_prefetch(slot_of(&e.vocab, n, h))
         if n > PREFETCH_CACHE:
             cache = cache_for(e, n)
             if cache != NULL:

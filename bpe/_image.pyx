@@ -19,10 +19,10 @@ from libc.string cimport memcmp, memcpy, memset
 from bpe._backtrack cimport PAIR_MEMO, Backtrack, BtToken, DaSlot
 from bpe._port cimport table_alloc
 from bpe._types cimport NO_RANK, rank_t
-from bpe._vocab cimport BPE_K1, BPE_K2, Slot, Vocab
+from bpe._vocab cimport BPE_K1, BPE_K2, Slot, Vocab, WideSlot
 
 cdef enum:
-    IMAGE_VERSION = 1      # change whenever a table or record changes shape or meaning
+    IMAGE_VERSION = 2      # change whenever a table or record changes shape or meaning
     ENDIAN_MARK = 0x01020304
 
 #: The format version (bpe.load names the cached files by it).
@@ -34,10 +34,12 @@ cdef struct ImageHeader:
     uint32_t version
     uint32_t endian        # ENDIAN_MARK as this machine writes it
     uint32_t record_sizes  # sizeof(Slot) | sizeof(BtToken) << 8 | sizeof(DaSlot) << 16
+                           # | sizeof(WideSlot) << 24
     uint32_t has_backtrack
     uint8_t key[32]
     uint64_t n_ranks
     uint64_t mask
+    uint64_t wide_mask
     uint64_t max_len
     uint64_t filter_mask
     uint64_t blob_size
@@ -50,7 +52,7 @@ cdef const char* MAGIC = b"bpe-img\0"
 
 
 cdef inline uint32_t record_sizes() noexcept nogil:
-    return <uint32_t>(sizeof(Slot) | (sizeof(BtToken) << 8) | (sizeof(DaSlot) << 16))
+    return <uint32_t>(sizeof(Slot) | (sizeof(BtToken) << 8) | (sizeof(DaSlot) << 16) | (sizeof(WideSlot) << 24))
 
 
 cdef struct Part:
@@ -64,13 +66,14 @@ cdef int image_parts(const Vocab* v, const Backtrack* bt, Part* parts) noexcept 
     parts[1] = Part(v.offset, (<size_t>v.n_ranks + 1) * sizeof(uint64_t))
     parts[2] = Part(v.length, (<size_t>v.n_ranks + 1) * sizeof(uint32_t))
     parts[3] = Part(v.slots, (v.mask + 1) * sizeof(Slot))
-    parts[4] = Part(v.pair_rank, 65536 * sizeof(rank_t))
-    parts[5] = Part(v.filter, (v.filter_mask + 1) * sizeof(uint64_t))
+    parts[4] = Part(v.wide, (v.wide_mask + 1) * sizeof(WideSlot))
+    parts[5] = Part(v.pair_rank, 65536 * sizeof(rank_t))
+    parts[6] = Part(v.filter, (v.filter_mask + 1) * sizeof(uint64_t))
     if bt == NULL:
-        return 6
-    parts[6] = Part(bt.tok, <size_t>v.n_ranks * sizeof(BtToken))
-    parts[7] = Part(bt.da, bt.n_da * sizeof(DaSlot))
-    return 8
+        return 7
+    parts[7] = Part(bt.tok, <size_t>v.n_ranks * sizeof(BtToken))
+    parts[8] = Part(bt.da, bt.n_da * sizeof(DaSlot))
+    return 9
 
 
 cdef uint64_t checksum(const Part* parts, int count) noexcept nogil:
@@ -107,7 +110,7 @@ cdef uint64_t checksum(const Part* parts, int count) noexcept nogil:
 cdef int image_write(const char* path, const Vocab* v, const Backtrack* bt, const uint8_t* key) noexcept nogil:
     """Write the tables to path. 0, or -1 when the file could not be written whole."""
     cdef ImageHeader head
-    cdef Part parts[8]
+    cdef Part parts[9]
     cdef int count = image_parts(v, bt, parts), k, rc = 0
     cdef FILE* f
     memset(&head, 0, sizeof(head))
@@ -119,6 +122,7 @@ cdef int image_write(const char* path, const Vocab* v, const Backtrack* bt, cons
     memcpy(head.key, key, 32)
     head.n_ranks = v.n_ranks
     head.mask = v.mask
+    head.wide_mask = v.wide_mask
     head.max_len = v.max_len
     head.filter_mask = v.filter_mask
     head.blob_size = v.blob_size
@@ -144,7 +148,7 @@ cdef int image_read(const char* path, Vocab* v, Backtrack** bt_out, const uint8_
     from another build or version, for another key, or damaged; -1 out of memory. On any
     failure the caller frees what v and bt_out hold."""
     cdef ImageHeader head
-    cdef Part parts[8]
+    cdef Part parts[9]
     cdef Backtrack* bt = NULL
     cdef FILE* f = fopen(path, "rb")
     cdef int count, k, rc = 0
@@ -155,14 +159,14 @@ cdef int image_read(const char* path, Vocab* v, Backtrack** bt_out, const uint8_
     if (fread(&head, sizeof(head), 1, f) != 1 or memcmp(head.magic, MAGIC, 8) != 0
             or head.version != IMAGE_VERSION or head.endian != ENDIAN_MARK
             or head.record_sizes != record_sizes() or memcmp(head.key, key, 32) != 0
-            or head.n_ranks >= NO_RANK or head.mask >= (<uint64_t>1 << 40)
+            or head.n_ranks >= NO_RANK or head.mask >= (<uint64_t>1 << 40) or head.wide_mask >= (<uint64_t>1 << 40)
             or head.filter_mask >= (<uint64_t>1 << 40) or head.blob_size >= (<uint64_t>1 << 40)
             or head.n_da >= (<uint64_t>1 << 40)):
         fclose(f)
         return 1
     # The sizes the header implies must be the file's, before anything is allocated.
     expected = (sizeof(head) + head.blob_size + (head.n_ranks + 1) * (sizeof(uint64_t) + sizeof(uint32_t))
-                + (head.mask + 1) * sizeof(Slot) + 65536 * sizeof(rank_t) + (head.filter_mask + 1) * sizeof(uint64_t))
+                + (head.mask + 1) * sizeof(Slot) + (head.wide_mask + 1) * sizeof(WideSlot) + 65536 * sizeof(rank_t) + (head.filter_mask + 1) * sizeof(uint64_t))
     if head.has_backtrack:
         expected += head.n_ranks * sizeof(BtToken) + head.n_da * sizeof(DaSlot)
     if fseek(f, 0, SEEK_END) != 0 or ftell(f) != <long>expected or fseek(f, sizeof(head), SEEK_SET) != 0:
@@ -170,6 +174,7 @@ cdef int image_read(const char* path, Vocab* v, Backtrack** bt_out, const uint8_
         return 1
     v.n_ranks = <rank_t>head.n_ranks
     v.mask = head.mask
+    v.wide_mask = head.wide_mask
     v.max_len = head.max_len
     v.filter_mask = head.filter_mask
     v.blob_size = head.blob_size
@@ -178,6 +183,7 @@ cdef int image_read(const char* path, Vocab* v, Backtrack** bt_out, const uint8_
     v.offset = <uint64_t*>table_alloc((<size_t>v.n_ranks + 1) * sizeof(uint64_t))
     v.length = <uint32_t*>table_alloc((<size_t>v.n_ranks + 1) * sizeof(uint32_t))
     v.slots = <Slot*>table_alloc((v.mask + 1) * sizeof(Slot))
+    v.wide = <WideSlot*>table_alloc((v.wide_mask + 1) * sizeof(WideSlot))
     v.pair_rank = <rank_t*>malloc(65536 * sizeof(rank_t))
     v.filter = <uint64_t*>calloc(v.filter_mask + 1, sizeof(uint64_t))
     if head.has_backtrack:
@@ -188,7 +194,7 @@ cdef int image_read(const char* path, Vocab* v, Backtrack** bt_out, const uint8_
             bt.tok = <BtToken*>table_alloc(<size_t>v.n_ranks * sizeof(BtToken))
             bt.da = <DaSlot*>table_alloc(bt.n_da * sizeof(DaSlot))
             bt.pairs = <uint64_t*>malloc(PAIR_MEMO * sizeof(uint64_t))
-    if not (v.blob and v.offset and v.length and v.slots and v.pair_rank and v.filter) or (
+    if not (v.blob and v.offset and v.length and v.slots and v.wide and v.pair_rank and v.filter) or (
             head.has_backtrack and not (bt and bt.tok and bt.da and bt.pairs)):
         fclose(f)
         return -1

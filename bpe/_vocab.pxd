@@ -21,11 +21,17 @@ cdef extern from *:
 
 
 cdef struct Slot:
-    uint64_t head    # the token's first 8 bytes, zero-padded: short tokens compare here alone
+    uint64_t head    # the token's bytes (1 to 8), zero-padded
     rank_t rank      # NO_RANK marks an empty slot
     uint32_t length  # the token's length in bytes
 
 
+cdef struct WideSlot:
+    uint64_t head    # the token's first 8 bytes
+    uint64_t second  # bytes 8 to 15, zero-padded: tokens of up to 16 bytes compare here alone
+    rank_t rank      # NO_RANK marks an empty slot
+    uint32_t length  # the token's length in bytes (9 and more)
+    uint64_t offset  # where its bytes start in blob (the same as offset[rank], without that load)
 
 
 cdef struct Vocab:
@@ -34,8 +40,10 @@ cdef struct Vocab:
     uint64_t* offset     # per rank: where its bytes start in blob
     uint32_t* length     # per rank: how many bytes, or NO_RANK where no token has this rank
     rank_t n_ranks       # max rank + 1
-    Slot* slots
-    uint64_t mask        # number of slots - 1 (a power of two)
+    Slot* slots          # the tokens of up to 8 bytes
+    uint64_t mask        #   number of slots - 1 (a power of two)
+    WideSlot* wide       # the tokens of 9 bytes and more
+    uint64_t wide_mask   #   number of wide slots - 1 (a power of two)
     size_t max_len       # longest token, in bytes
     rank_t byte_rank[256]
     rank_t* pair_rank    # 65536 entries: the rank of every two-byte string, or NO_RANK
@@ -43,9 +51,12 @@ cdef struct Vocab:
     uint64_t filter_mask # number of its 64-bit words - 1
 
 
-# Lookups are bound by cache misses, not hashing: a slot keeps the token's first 8 bytes,
-# so that most hits cost one miss, and the two-byte pairs every merge starts with come
-# from a 256 KB direct table (docs/performance.md).
+# Lookups are bound by cache misses, not hashing: a slot keeps the token's first 8 bytes
+# and a wide slot its first 16, so that a hit on a token of up to 16 bytes costs one miss
+# and no read of its bytes elsewhere, and the two-byte pairs every merge starts with come
+# from a 256 KB direct table (docs/performance.md). The short tokens have a table of
+# 16-byte slots of their own, four to a cache line: most pieces of text are short, and a
+# probe that goes on to the next slot stays in its line more often than with wide slots.
 
 cdef inline uint64_t load_le(const uint8_t* p, size_t n) noexcept nogil:
     """p[:min(n, 8)] as a little-endian word, zero-padded, by fixed-size loads (a memcpy
@@ -68,35 +79,67 @@ cdef inline uint64_t load_head(const uint8_t* p, size_t n) noexcept nogil:
     return load_le(p, n)
 
 
-cdef inline uint64_t hash_bytes(const uint8_t* p, size_t n, uint64_t head) noexcept nogil:
+cdef inline uint64_t second_word(const uint8_t* p, size_t n) noexcept nogil:
+    """Bytes 8 to 15 of p[:n] as a little-endian word, zero-padded (0 when n <= 8)."""
+    return load_le(p + 8, n - 8) if n > 8 else 0
+
+
+cdef inline uint64_t hash_words(const uint8_t* p, size_t n, uint64_t head, uint64_t second) noexcept nogil:
+    """hash_bytes of p[:n] given its first two words (load_head, second_word)."""
     cdef uint64_t h = (head ^ (n * BPE_K1)) * BPE_K2
     cdef uint64_t w
     h ^= h >> 29
-    p += 8
-    while n > 8:
-        w = load_le(p, n - 8)
-        h = (h ^ w) * BPE_K1
+    if n > 8:
+        h = (h ^ second) * BPE_K1
         h ^= h >> 32
-        p += 8
-        n = n - 8
+        p += 16
+        while n > 16:
+            w = load_le(p, n - 16)
+            h = (h ^ w) * BPE_K1
+            h ^= h >> 32
+            p += 8
+            n = n - 8
     h *= BPE_K0
     h ^= h >> 32
     return h
 
 
+cdef inline uint64_t hash_bytes(const uint8_t* p, size_t n, uint64_t head) noexcept nogil:
+    return hash_words(p, n, head, second_word(p, n))
+
+
+cdef inline const void* slot_of(const Vocab* v, size_t n, uint64_t h) noexcept nogil:
+    """Where the probe for a string of n bytes with hash h starts (to prefetch it)."""
+    if n <= 8:
+        return &v.slots[h & v.mask]
+    return &v.wide[h & v.wide_mask]
+
+
 cdef inline rank_t vocab_probe(const Vocab* v, const uint8_t* p, size_t n, uint64_t head,
                                uint64_t h) noexcept nogil:
     """The rank of p[:n] (n >= 1) given its head and hash, or NO_RANK."""
-    cdef uint64_t i = h & v.mask
+    cdef uint64_t i, second
     cdef const Slot* slot
-    while True:
-        slot = &v.slots[i]
-        if slot.rank == NO_RANK:
-            return NO_RANK
-        if slot.length == n and slot.head == head:
-            if n <= 8 or memcmp(v.blob + v.offset[slot.rank] + 8, p + 8, n - 8) == 0:
+    cdef const WideSlot* wide
+    if n <= 8:
+        i = h & v.mask
+        while True:
+            slot = &v.slots[i]
+            if slot.rank == NO_RANK:
+                return NO_RANK
+            if slot.length == n and slot.head == head:
                 return slot.rank
-        i = (i + 1) & v.mask
+            i = (i + 1) & v.mask
+    second = second_word(p, n)
+    i = h & v.wide_mask
+    while True:
+        wide = &v.wide[i]
+        if wide.rank == NO_RANK:
+            return NO_RANK
+        if wide.length == n and wide.head == head and wide.second == second:
+            if n <= 16 or memcmp(v.blob + wide.offset + 16, p + 16, n - 16) == 0:
+                return wide.rank
+        i = (i + 1) & v.wide_mask
 
 
 # Most lookups a merge makes are of strings that are not tokens (two in three on Chinese
@@ -117,7 +160,8 @@ cdef inline rank_t vocab_find_head(const Vocab* v, const uint8_t* p, size_t n, u
                                    size_t hashed_max, uint64_t* h) noexcept nogil:
     """The rest of a lookup once p[:n]'s head is read: the hash (handed on in h when
     n <= hashed_max, else 0), the Bloom filter, the slot."""
-    cdef uint64_t hash = hash_bytes(p, n, head)
+    cdef uint64_t second = second_word(p, n)
+    cdef uint64_t hash = hash_words(p, n, head, second)
     h[0] = hash if n <= hashed_max else 0
     if n > v.max_len or not filter_may_hold(v, hash):
         return NO_RANK
@@ -162,7 +206,7 @@ cdef inline void prefetch_slot(const Vocab* v, const uint8_t* p, size_t n, bint 
     cdef uint64_t head
     if (all_lengths or n >= 3) and n <= v.max_len:
         head = load_head(p, n)
-        bpe_prefetch(&v.slots[hash_bytes(p, n, head) & v.mask])
+        bpe_prefetch(slot_of(v, n, hash_bytes(p, n, head)))
 
 
 
@@ -170,7 +214,7 @@ cdef inline void fill_slots(Vocab* v) noexcept nogil:
     """Insert every token into the hash table (empty, with blob/offset/length filled).
     Bound by cache misses: the slot of the token a few ranks ahead is prefetched."""
     cdef rank_t r
-    cdef uint64_t i, head, h
+    cdef uint64_t i, head, second, h
     cdef const uint8_t* p
     cdef size_t n
     for r in range(v.n_ranks):
@@ -181,13 +225,24 @@ cdef inline void fill_slots(Vocab* v) noexcept nogil:
             continue
         p = v.blob + v.offset[r]
         head = load_head(p, n)
-        h = hash_bytes(p, n, head)
-        i = h & v.mask
-        while v.slots[i].rank != NO_RANK:
-            i = (i + 1) & v.mask
-        v.slots[i].head = head
-        v.slots[i].rank = r
-        v.slots[i].length = <uint32_t>n
+        second = second_word(p, n)
+        h = hash_words(p, n, head, second)
+        if n <= 8:
+            i = h & v.mask
+            while v.slots[i].rank != NO_RANK:
+                i = (i + 1) & v.mask
+            v.slots[i].head = head
+            v.slots[i].rank = r
+            v.slots[i].length = <uint32_t>n
+        else:
+            i = h & v.wide_mask
+            while v.wide[i].rank != NO_RANK:
+                i = (i + 1) & v.wide_mask
+            v.wide[i].head = head
+            v.wide[i].second = second
+            v.wide[i].rank = r
+            v.wide[i].length = <uint32_t>n
+            v.wide[i].offset = v.offset[r]
         v.filter[(h >> 32) & v.filter_mask] |= filter_bits(h)
 
 
@@ -197,5 +252,6 @@ cdef inline void vocab_free(Vocab* v) noexcept nogil:
     table_free(v.offset, (<size_t>v.n_ranks + 1) * sizeof(uint64_t))
     table_free(v.length, (<size_t>v.n_ranks + 1) * sizeof(uint32_t))
     table_free(v.slots, (v.mask + 1) * sizeof(Slot))
+    table_free(v.wide, (v.wide_mask + 1) * sizeof(WideSlot))
     free(v.pair_rank)
     free(v.filter)

@@ -217,3 +217,34 @@ def test_batches_name_the_bad_text(call):
     # and the engine is left as good as new
     fresh = getattr(_core.CoreBPE(ranks, {}, 3), call) if call != "count_pieces" else run
     assert run(["ab", "中文 ab", "é"]) == fresh(["ab", "中文 ab", "é"])
+
+
+def _near_tokens() -> tuple[dict[bytes, int], list[bytes]]:
+    """A vocabulary whose long tokens share their first 8 or 16 bytes with each other, and
+    strings that share them too without being tokens: the token table keeps a token's
+    first 8 bytes in its slot (16 for tokens over 8 bytes), and the rest compares elsewhere."""
+    base = b"abcdefghijklmnopqrstuvwxyzabcdefghijklmn"
+    ranks = {bytes([b]): b for b in range(256)}
+    near = []
+    for n in range(3, len(base) + 1):
+        ranks.setdefault(base[:n], len(ranks))
+        for k in (0, 7, 8, 9, 15, 16, 17, n - 1):
+            if k < n:
+                token = base[:k] + b"X" + base[k + 1:n]
+                if n in (8, 9, 16, 17, 24, 33):
+                    ranks.setdefault(token, len(ranks))
+                near.append(base[:k] + b"Q" + base[k + 1:n])  # no token: the merges decide
+                near.append(token)
+    return ranks, near + list(ranks)
+
+
+def test_tokens_sharing_their_first_words_are_told_apart():
+    ranks, strings = _near_tokens()
+    core = _core.CoreBPE(ranks, {}, 0)
+    for s in strings:
+        assert core.encode_single_piece(s) == _reference.encode_piece(s, ranks), s
+    # the same strings as pieces of a text, through the batched lookups of the encode loop
+    text = "\n".join(s.decode("latin-1") for s in strings if s.isalpha())
+    ours = bpe.Encoding("near", pat_str=patterns.CL100K_PATTERN, mergeable_ranks=ranks, special_tokens={})
+    assert ours._family != 0
+    assert ours.encode_ordinary(text) == _reference.encode_ordinary(text, patterns.CL100K_PATTERN, ranks)
