@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, AbstractSet, Collection, Literal, Mapping, Sequence
 
-from bpe import _classes, _core, _saved, patterns
+from bpe import _classes, _core, _image, _saved, patterns
 from bpe._files import write_atomic
 from bpe._pools import chunks, map_in_chunks, shared_pool, usable_cpus
 from bpe._ranks import RankTable
@@ -741,8 +741,20 @@ def _engine_to_cache(ranks: Ranks, core) -> None:
             os.replace(temporary, path)
         finally:
             temporary.unlink(missing_ok=True)
+        _remove_older_images(path)
     except OSError:
         pass
+
+
+def _remove_older_images(path: Path) -> None:
+    """Delete the images of the same rank file in older formats (``<key>.v<N>.bin``, N below
+    this build's): no build reads them once a newer bpe is installed, and each is tens of
+    megabytes. Newer formats are left for the newer bpe that wrote them."""
+    key = path.name.split(".", 1)[0]
+    for other in path.parent.glob(f"{key}.v*.bin"):
+        version = other.name[len(key) + 2 : -len(".bin")]
+        if version.isdigit() and int(version) < _image.VERSION:
+            other.unlink(missing_ok=True)
 
 
 def _check_ids(mergeable_ranks: Mapping[bytes, int], special_tokens: dict[str, int],

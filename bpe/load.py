@@ -20,8 +20,8 @@ damaged); a cached file that does not match is passed over.
 The engine's tables built from a named encoding's file are kept in bpe's cache too, as
 ``engines/<sha256 of the file>.v<format>.bin`` (``bpe/_image.pyx``: versioned, for this
 build only, checksummed). A later start reads them instead of the rank file, which it then
-neither reads nor checks. Delete the folder to rebuild; ``BPE_CACHE_DIR=`` (empty) turns
-both caches off.
+neither reads nor checks. Writing one removes the same file's images in older formats.
+Delete the folder to rebuild; ``BPE_CACHE_DIR=`` (empty) turns both caches off.
 """
 
 from __future__ import annotations

@@ -88,6 +88,21 @@ def test_a_damaged_or_stale_image_is_rebuilt(cache, how):
     assert _core.CoreBPE.load_image(path, key, {}, 2) is not None
 
 
+def test_images_of_older_formats_are_removed_when_a_new_one_is_written(cache):
+    path = image_of("cl100k_base")
+    key = path.name.split(".")[0]
+    path.parent.mkdir(parents=True)
+    older, newer, other_key = (path.parent / f"{key}.v{_image.VERSION - 1}.bin",
+                               path.parent / f"{key}.v{_image.VERSION + 1}.bin",
+                               path.parent / f"{'0' * 64}.v{_image.VERSION - 1}.bin")
+    for stale in (older, newer, other_key):
+        stale.write_bytes(b"tables of another bpe")
+    fresh("cl100k_base")
+    assert path.is_file()
+    assert not older.exists()  # no build of this bpe or a later one reads it
+    assert newer.exists() and other_key.exists()  # a newer bpe's, and another rank file's
+
+
 def test_an_image_is_for_its_key_only(cache):
     fresh("cl100k_base")
     assert _core.CoreBPE.load_image(image_of("cl100k_base"), bytes(32), {}, 2) is None
@@ -120,7 +135,8 @@ def test_save_image_names_the_file_it_cannot_write(tmp_path):
 def test_an_image_is_the_same_bytes_every_time(tmp_path):
     """Every byte of the tables is defined (no heap garbage in holes or padding): the same
     vocabulary gives the same file, whatever memory the tables were carved from."""
-    ranks = {bytes([b]): b for b in range(256)} | {b"ab": 256, b"abc": 257, b"zz": 260}  # 258, 259: holes
+    ranks = {bytes([b]): b for b in range(256)} | {b"ab": 256, b"abc": 257, b"zz": 260,  # 258, 259: holes
+                                                     b"abcdefghijklmnopqrstu": 261}  # a wide slot
     files = set()
     for k in range(4):
         litter = [bytearray(b"\xaa" * 100_000) for _ in range(20)]
