@@ -118,7 +118,13 @@ cdef inline const void* slot_of(const Vocab* v, size_t n, uint64_t h) noexcept n
 cdef inline rank_t vocab_probe(const Vocab* v, const uint8_t* p, size_t n, uint64_t head,
                                uint64_t h) noexcept nogil:
     """The rank of p[:n] (n >= 1) given its head and hash, or NO_RANK."""
-    cdef uint64_t i, second
+    return vocab_probe_words(v, p, n, head, second_word(p, n), h)
+
+
+cdef inline rank_t vocab_probe_words(const Vocab* v, const uint8_t* p, size_t n, uint64_t head,
+                                     uint64_t second, uint64_t h) noexcept nogil:
+    """vocab_probe for a caller that has already read p[:n]'s second word."""
+    cdef uint64_t i
     cdef const Slot* slot
     cdef const WideSlot* wide
     if n <= 8:
@@ -130,7 +136,6 @@ cdef inline rank_t vocab_probe(const Vocab* v, const uint8_t* p, size_t n, uint6
             if slot.length == n and slot.head == head:
                 return slot.rank
             i = (i + 1) & v.mask
-    second = second_word(p, n)
     i = h & v.wide_mask
     while True:
         wide = &v.wide[i]
@@ -165,7 +170,7 @@ cdef inline rank_t vocab_find_head(const Vocab* v, const uint8_t* p, size_t n, u
     h[0] = hash if n <= hashed_max else 0
     if n > v.max_len or not filter_may_hold(v, hash):
         return NO_RANK
-    return vocab_probe(v, p, n, head, hash)
+    return vocab_probe_words(v, p, n, head, second, hash)
 
 
 cdef inline rank_t vocab_find(const Vocab* v, const uint8_t* p, size_t n, size_t hashed_max,
