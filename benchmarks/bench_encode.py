@@ -124,22 +124,26 @@ def available(name: str) -> dict:
     return found
 
 
-def flat_batch_calls(name: str) -> dict:
-    """Whole-corpus calls that build no per-token Python objects, one thread."""
+def flat_batch_calls(name: str, only: str | None = None) -> dict:
+    """Whole-corpus calls that build no per-token Python objects, one thread. With only, the
+    one library's call alone (and nothing else's tables in the process)."""
     import numpy as np
 
-    import bpe
+    calls = {}
+    if only in (None, "bpe"):
+        import bpe
 
-    enc = bpe.get_encoding(name)
-    calls = {"bpe": lambda docs: enc.encode_batch_to_numpy(docs, num_threads=1)[0]}
-    try:
-        import fastokens
+        enc = bpe.get_encoding(name)
+        calls["bpe"] = lambda docs: enc.encode_batch_to_numpy(docs, num_threads=1)[0]
+    if only in (None, "fastokens"):
+        try:
+            import fastokens
 
-        tok = fastokens.Tokenizer.from_tiktoken(
-            str(Path(os.environ["BPE_VOCAB_DIR"]) / f"{name}.tiktoken"), encoding=name)
-        calls["fastokens"] = lambda docs: np.frombuffer(tok.encode_batch_flat(docs)[0], np.uint32)
-    except ImportError:
-        pass
+            tok = fastokens.Tokenizer.from_tiktoken(
+                str(Path(os.environ["BPE_VOCAB_DIR"]) / f"{name}.tiktoken"), encoding=name)
+            calls["fastokens"] = lambda docs: np.frombuffer(tok.encode_batch_flat(docs)[0], np.uint32)
+        except ImportError:
+            pass
     return calls
 
 

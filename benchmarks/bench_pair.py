@@ -23,7 +23,6 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -31,13 +30,13 @@ HERE = Path(__file__).resolve().parent
 
 def child(spec: str, name: str, corpus: str, n_docs: int) -> None:
     lib, _, folder = spec.partition("@")
-    if folder:
+    sys.path.insert(0, str(HERE))
+    if folder:  # ahead of HERE and of any installed bpe
         sys.path.insert(0, str(Path(folder).resolve()))
-    sys.path.insert(0 if not folder else 1, str(HERE))
     import bench_encode
 
     encode = bench_encode.PER_DOCUMENT[lib](name)
-    flat = bench_encode.flat_batch_calls(name).get(lib) if lib in ("bpe", "fastokens") else None
+    flat = bench_encode.flat_batch_calls(name, only=lib).get(lib)
     docs = bench_encode.load_docs(Path(corpus))[0][:n_docs]
     if lib == "bpe":  # the package imported is the one asked for
         import bpe
@@ -45,24 +44,10 @@ def child(spec: str, name: str, corpus: str, n_docs: int) -> None:
         expected = Path(folder).resolve() if folder else None
         if expected is not None and Path(bpe.__file__).resolve().parent.parent != expected:
             raise SystemExit(f"bpe came from {bpe.__file__}, not from {expected}")
-    start = time.perf_counter()
-    for doc in docs:
-        encode(doc)
-    result = {"first": time.perf_counter() - start}
-    passes = []
-    for _ in range(3):
-        start = time.perf_counter()
-        for doc in docs:
-            encode(doc)
-        passes.append(time.perf_counter() - start)
-    result["warm"] = min(passes)
+    result = {"first": bench_encode.time_pass(encode, docs),
+              "warm": min(bench_encode.time_pass(encode, docs) for _ in range(3))}
     if flat is not None:
-        passes = []
-        for _ in range(3):
-            start = time.perf_counter()
-            flat(docs)
-            passes.append(time.perf_counter() - start)
-        result["flat"] = min(passes)
+        result["flat"] = min(bench_encode.time_call(flat, docs) for _ in range(3))
     print(json.dumps(result))
 
 
