@@ -9,7 +9,7 @@ from bpe._port cimport (bpe_cas_acquire, bpe_ctz64, bpe_fence_acquire, bpe_fence
                         bpe_prefetch_write, bpe_store64, bpe_store_relaxed, bpe_store_release,
                         bpe_store_tag, table_alloc, table_free)
 from bpe._types cimport RankVec, rank_t, vec_reserve
-from bpe._vocab cimport load_le
+from bpe._vocab cimport load_le, word_at
 
 # The piece cache: a four-way set-associative table from pieces that are not tokens to
 # their ranks (a merge costs dozens of table lookups, a hit one), in three tiers by piece
@@ -82,13 +82,13 @@ cdef inline size_t cache_victim(const PieceCache* cache, uint64_t h, size_t firs
 
 
 cdef inline bint cache_get(const PieceCache* cache, uint64_t h, const uint8_t* s, size_t n,
-                           RankVec* out) noexcept nogil:
-    """Append the piece's ranks when the cache holds it (out is unchanged when it does not,
-    but for room it may have made)."""
+                           uint64_t head, RankVec* out) noexcept nogil:
+    """Append the ranks of s[:n] (head: its load_head) when the cache holds it (out is
+    unchanged when it does not, but for room it may have made)."""
     cdef size_t first = cache_set(cache, h)
     cdef unsigned matches = cache_matches(cache, h, first)
     while matches:  # a tag may match by chance (or a read be torn): then the next way
-        if cache_read(cache, first + bpe_ctz64(matches), s, n, out):
+        if cache_read(cache, first + bpe_ctz64(matches), s, n, head, out):
             return True
         matches &= matches - 1
     return False
@@ -97,9 +97,30 @@ cdef inline bint cache_get(const PieceCache* cache, uint64_t h, const uint8_t* s
 # Readers and writers share an entry without a lock, so every access to it is atomic
 # (relaxed: plain loads and stores on x86-64 and ARM); a plain memcpy racing with a writer
 # would be undefined behaviour, and the compiler could reload a count after checking it.
-# The piece is stored as zero-padded little-endian words, compared a word at a time.
+# The piece is stored as zero-padded little-endian words, compared a word at a time: the
+# first against the head the caller has, the rest read by word_at, which has no branch on
+# the piece's length (load_le's branches were a tenth of a warm pass's mispredictions on
+# Chinese). The ranks are copied eight at a time, whatever their count, into room made for
+# that: an entry's last block may read up to 7 ranks past it, into the next entry or the
+# CACHE_SLACK bytes after the last, and those are never counted in.
+cdef enum:
+    COPY_BLOCK = 8       # ranks copied at a time
+    CACHE_SLACK = 64     # bytes allocated past a tier's last entry (>= 7 ranks)
+
+
+cdef inline void copy_block(rank_t* into, const uint32_t* stored) noexcept nogil:
+    into[0] = bpe_load_relaxed(&stored[0])
+    into[1] = bpe_load_relaxed(&stored[1])
+    into[2] = bpe_load_relaxed(&stored[2])
+    into[3] = bpe_load_relaxed(&stored[3])
+    into[4] = bpe_load_relaxed(&stored[4])
+    into[5] = bpe_load_relaxed(&stored[5])
+    into[6] = bpe_load_relaxed(&stored[6])
+    into[7] = bpe_load_relaxed(&stored[7])
+
+
 cdef inline bint cache_read(const PieceCache* cache, size_t i, const uint8_t* s, size_t n,
-                            RankVec* out) noexcept nogil:
+                            uint64_t head, RankVec* out) noexcept nogil:
     """Append the ranks of entry i when it holds s[:n]. They are copied into out's room
     first and counted in only when the entry's sequence shows no writer came meanwhile."""
     cdef CacheHeader* e = cache_entry(cache, i)
@@ -112,17 +133,19 @@ cdef inline bint cache_read(const PieceCache* cache, size_t i, const uint8_t* s,
     if before == 0 or before & 1:
         return False
     shape = bpe_load_relaxed(&e.shape)
-    if (shape & 0xFFFF) != n:
+    if (shape & 0xFFFF) != n or bpe_load64(&words[0]) != head:
         return False
-    for w in range(0, n, 8):
-        if bpe_load64(&words[w >> 3]) != load_le(s + w, n - w):
+    for w in range(8, n, 8):
+        if bpe_load64(&words[w >> 3]) != word_at(s, n, w):
             return False
     count = shape >> 16
-    if count > cache.max_tokens or vec_reserve(out, count):
+    if count > cache.max_tokens or vec_reserve(out, count + COPY_BLOCK - 1):
         return False
     into = out.data + out.size
-    for k in range(count):
-        into[k] = bpe_load_relaxed(&stored[k])
+    k = 0
+    while k < count:
+        copy_block(into + k, stored + k)
+        k += COPY_BLOCK
     bpe_fence_acquire()
     if bpe_load_relaxed(&e.seq) != before:
         return False
@@ -154,19 +177,19 @@ cdef inline int cache_init(PieceCache* cache, size_t entries, uint32_t entry_siz
     out of memory."""
     cache.mask = entries - 1  # set first: table_free(entries) needs the size
     cache.entry_size = entry_size
-    cache.entries = <uint8_t*>table_alloc(entries * entry_size)
+    cache.entries = <uint8_t*>table_alloc(entries * entry_size + CACHE_SLACK)
     cache.tags = <uint8_t*>calloc(entries, 1)
     if cache.entries == NULL or cache.tags == NULL:
         return -1
     # Zero (and so fault in) every page now rather than during the first encodes.
-    memset(cache.entries, 0, entries * entry_size)
+    memset(cache.entries, 0, entries * entry_size + CACHE_SLACK)
     cache.max_piece = max_piece
     cache.max_tokens = (entry_size - sizeof(CacheHeader) - max_piece) // sizeof(rank_t)
     return 0
 
 
 cdef inline void cache_free(PieceCache* cache) noexcept nogil:
-    table_free(cache.entries, (cache.mask + 1) * cache.entry_size)
+    table_free(cache.entries, (cache.mask + 1) * cache.entry_size + CACHE_SLACK)
     free(cache.tags)
     cache.entries = NULL
     cache.tags = NULL

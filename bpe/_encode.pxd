@@ -33,12 +33,12 @@ cdef inline const PieceCache* cache_for(const Engine* e, size_t n) noexcept nogi
     return cache if cache.entries != NULL else NULL
 
 
-cdef inline int merge_piece(const Engine* e, const uint8_t* s, size_t n, uint64_t h,
+cdef inline int merge_piece(const Engine* e, const uint8_t* s, size_t n, uint64_t head, uint64_t h,
                             RankVec* out) noexcept nogil:
-    """Append the ranks of a piece that is not a token; h is its hash when 3 <= n <= 256.
-    Inlined, so that a piece the cache holds costs no call."""
+    """Append the ranks of a piece that is not a token; head is its load_head, h its hash
+    when 3 <= n <= 256. Inlined, so that a piece the cache holds costs no call."""
     cdef const PieceCache* cache = cache_for(e, n)
-    if cache != NULL and cache_get(cache, h, s, n, out):
+    if cache != NULL and cache_get(cache, h, s, n, head, out):
         return 0
     return merge_uncached(e, cache, s, n, h, out)
 
@@ -71,7 +71,7 @@ cdef inline int encode_piece(const Engine* e, const uint8_t* s, size_t n, RankVe
     r = vocab_find(&e.vocab, s, n, LONG_PIECE, &h)
     if r != NO_RANK:
         return vec_push(out, r)
-    return merge_piece(e, s, n, h, out)
+    return merge_piece(e, s, n, load_head(s, n), h, out)
 
 
 # The encode loop, in batches: it cuts up to BATCH pieces, hashing each and prefetching the
@@ -137,7 +137,7 @@ cdef inline int batch_flush(const Engine* e, const uint8_t* s, Batch* b, RankVec
             out.data[out.size] = r  # within the room made above
             out.size += 1
         else:
-            rc = merge_piece(e, s + b.start[k], n, b.hash[k], out)
+            rc = merge_piece(e, s + b.start[k], n, b.head[k], b.hash[k], out)
             if rc == 0 and vec_reserve(out, count - k):
                 rc = -1
             if rc:

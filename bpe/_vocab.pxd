@@ -75,6 +75,16 @@ cdef inline uint64_t load_le(const uint8_t* p, size_t n) noexcept nogil:
     return <uint64_t>p[0] | (<uint64_t>p[n >> 1] << (8 * (n >> 1))) | (<uint64_t>p[n - 1] << (8 * (n - 1)))
 
 
+cdef inline uint64_t word_at(const uint8_t* p, size_t n, size_t w) noexcept nogil:
+    """Bytes w to w + 8 of p[:n] as a little-endian word, zero-padded, for 8 <= n and w < n:
+    one load that stays inside p[:n] and a shift, with no branch on how many bytes are left
+    (the last word of a piece is read from its last 8 bytes)."""
+    cdef size_t at = w if w + 8 <= n else n - 8
+    cdef uint64_t v
+    memcpy(&v, p + at, 8)
+    return v >> (8 * (w - at))
+
+
 cdef inline uint64_t load_head(const uint8_t* p, size_t n) noexcept nogil:
     return load_le(p, n)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -200,6 +202,38 @@ def test_piece_cache_tags_that_collide(entries):
     pieces = [" " + a + b for a in words for b in words]  # a few thousand distinct pieces
     for piece in pieces + pieces[::-1]:
         assert one.encode_ordinary(piece) == off.encode_ordinary(piece), piece
+
+
+@pytest.mark.parametrize("entries", [4, 64])
+def test_piece_cache_hits_of_every_length_and_token_count(entries):
+    # A hit compares the piece's words after the first from its last 8 bytes (word_at) and
+    # copies its ranks eight at a time, reading past the count into the next entry, or past
+    # the last entry of a tier into the slack after it. Pieces of every length a tier holds
+    # (3-24, 25-48, 49-256 bytes), with token counts on both sides of each block of eight
+    # and of each tier's limit (8, 18, 62 ranks), must come back from the cache as the
+    # merges gave them. With 4 entries every tier is one set, so its last entry is in use,
+    # and pieces that share their length and first word meet in it with matching tags.
+    rng = random.Random(entries)
+    ranks = {bytes([b]): b for b in range(256)}
+    for a in "abcd":
+        for b in "abcd":
+            ranks[(a + b).encode()] = len(ranks)
+    for quad in ("abab", "cdcd", "abcd", "dcba"):
+        ranks[quad.encode()] = len(ranks)
+    cached = _core.CoreBPE(ranks, {}, 1, cache_entries=entries)
+    off = _core.CoreBPE(ranks, {}, 1, cache_entries=0)
+    pieces = []
+    for n in range(2, 256):  # the piece is a space and n letters: 3 to 256 bytes
+        for alphabet in ("abcd", "abcdxyz", "xyz"):
+            pieces.append(" " + "".join(rng.choice(alphabet) for _ in range(n)))
+    for n in (16, 24, 40, 100):  # same length, same first 8 bytes: only the later words differ
+        pieces += [" abcdabc" + "".join(rng.choice("abcd") for _ in range(n - 8)) for _ in range(300)]
+    counts = {len(off.encode_ordinary(piece)) for piece in pieces}
+    for _ in range(3):  # the first pass puts, the next two hit (when the piece fits)
+        rng.shuffle(pieces)  # each piece's ranks land where another's were before
+        assert cached.encode_batch_buffer(pieces) == off.encode_batch_buffer(pieces)
+        assert [cached.encode_ordinary(p) for p in pieces] == [off.encode_ordinary(p) for p in pieces]
+    assert {7, 8, 9, 16, 17, 18, 19, 56, 62, 63} <= counts  # the edges were reached
 
 
 @pytest.mark.parametrize("call", ["encode_batch_buffer", "count_batch", "count_pieces"])

@@ -59,9 +59,9 @@ static int __pyx_f_3bpe_7_encode_merge_uncached(struct __pyx_t_3bpe_7_encode_Eng
     struct __pyx_t_3bpe_6_cache_PieceCache const *, uint8_t const *, size_t, uint64_t,
     struct __pyx_t_3bpe_6_types_RankVec *) BPE_OUT_OF_LINE;
 static int __pyx_f_3bpe_6_cache_cache_get(struct __pyx_t_3bpe_6_cache_PieceCache const *, uint64_t,
-    uint8_t const *, size_t, struct __pyx_t_3bpe_6_types_RankVec *) BPE_OUT_OF_LINE;
+    uint8_t const *, size_t, uint64_t, struct __pyx_t_3bpe_6_types_RankVec *) BPE_OUT_OF_LINE;
 static int __pyx_f_3bpe_7_encode_merge_piece(struct __pyx_t_3bpe_7_encode_Engine const *, uint8_t const *,
-    size_t, uint64_t, struct __pyx_t_3bpe_6_types_RankVec *) BPE_IN_LINE;
+    size_t, uint64_t, uint64_t, struct __pyx_t_3bpe_6_types_RankVec *) BPE_IN_LINE;
 static int __pyx_f_3bpe_7_encode_encode_text(struct __pyx_t_3bpe_7_encode_Engine const *, int,
     uint8_t const *, size_t, struct __pyx_t_3bpe_6_types_RankVec *, size_t *) BPE_OUT_OF_LINE;
 static int __pyx_f_3bpe_6_count_piece_map_add(struct __pyx_t_3bpe_6_count_PieceMap *, uint8_t const *,
