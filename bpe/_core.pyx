@@ -20,7 +20,7 @@ from cpython.number cimport PyNumber_Index
 from cpython.ref cimport PyObject
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc
-from libc.string cimport memcpy, memset
+from libc.string cimport memchr, memcmp, memcpy, memset
 
 from bpe._backtrack cimport PAIR_MEMO, BtToken, DaSlot, backtrack_encode
 from bpe._cache cimport cache_free, caches_init
@@ -311,11 +311,31 @@ cdef struct BatchJob:
     RankVec* out
     size_t* sizes        # per text: the end of its ranks in out, or its count
     bint counting
+    const uint8_t* watch  # bytes whose texts are marked in seen (watch_n 0: none)
+    size_t watch_n
+    uint8_t* seen
+
+
+cdef inline bint holds(const uint8_t* s, size_t n, const uint8_t* w, size_t m) noexcept nogil:
+    """Whether s[:n] contains w[:m] (m >= 1): a memchr for w's first byte, then a compare."""
+    cdef const uint8_t* p = s
+    cdef const uint8_t* end = s + n
+    while <size_t>(end - p) >= m:
+        p = <const uint8_t*>memchr(p, w[0], <size_t>(end - p) - m + 1)
+        if p == NULL:
+            return False
+        if memcmp(p, w, m) == 0:
+            return True
+        p += 1
+    return False
 
 
 cdef int batch_text(void* job, Py_ssize_t k, const uint8_t* s, size_t n) noexcept nogil:
     cdef BatchJob* b = <BatchJob*>job
     cdef int rc
+    # searched here rather than in Python before the batch: on bytes in cache, in each thread
+    if b.watch_n and holds(s, n, b.watch, b.watch_n):
+        b.seen[k] = 1
     if b.counting:
         b.sizes[k] = 0
         return encode_text(b.engine, b.family, s, n, b.out, &b.sizes[k])
@@ -505,20 +525,23 @@ cdef class CoreBPE:
             free(u.owned)
             free(out.data)
 
-    cdef object run_batch(self, list texts, bint counting):
+    cdef object run_batch(self, list texts, bint counting, bytes watch):
         """Encode (or count) every text with the GIL released for the whole batch.
 
-        Returns (bytearray of uint32 ranks, end offsets), or the counts when counting.
+        Returns (bytearray of uint32 ranks, end offsets, seen), or (counts, seen) when
+        counting; seen lists the texts whose UTF-8 holds watch, in order (none for b"").
         """
         cdef tuple keep = tuple(texts)  # the strs stay alive while the GIL is released
         cdef Py_ssize_t count = len(keep), k, failed = -1
         cdef Texts t = Texts(0, NULL, NULL, NULL)
         cdef size_t* sizes = <size_t*>malloc((count + 1) * sizeof(size_t))
+        cdef uint8_t* seen = <uint8_t*>calloc(count + 1, 1)
         cdef RankVec out = RankVec(NULL, 0, 0)
-        cdef BatchJob job = BatchJob(&self.e, self.family, &out, sizes, counting)
+        cdef BatchJob job = BatchJob(&self.e, self.family, &out, sizes, counting,
+                                     <const uint8_t*><const char*>watch, len(watch), seen)
         cdef int rc = 0, bad = 0
         try:
-            if sizes == NULL:
+            if sizes == NULL or seen == NULL:
                 raise MemoryError()
             texts_open(&t, keep)
             with nogil:
@@ -527,21 +550,25 @@ cdef class CoreBPE:
                 raise_for_utf8(keep[failed], bad)
             if rc:
                 self.raise_for(rc)
+            marked = [k for k in range(count) if seen[k]] if job.watch_n else []
             if counting:
-                return [sizes[k] for k in range(count)]
-            return vec_to_bytearray(&out), [sizes[k] for k in range(count)]
+                return [sizes[k] for k in range(count)], marked
+            return vec_to_bytearray(&out), [sizes[k] for k in range(count)], marked
         finally:
             texts_close(&t)
             free(sizes)
+            free(seen)
             free(out.data)
 
-    def encode_batch_buffer(self, list texts):
-        """Ranks of many texts, flat: (bytearray of uint32 ranks, list of end offsets)."""
-        return self.run_batch(texts, False)
+    def encode_batch_buffer(self, list texts, bytes watch=b""):
+        """Ranks of many texts, flat: (bytearray of uint32 ranks, list of end offsets, the
+        indices of the texts whose UTF-8 holds watch)."""
+        return self.run_batch(texts, False, watch)
 
-    def count_batch(self, list texts):
-        """Token counts of many texts, without building id lists."""
-        return self.run_batch(texts, True)
+    def count_batch(self, list texts, bytes watch=b""):
+        """Token counts of many texts, without building id lists, and the indices of the
+        texts whose UTF-8 holds watch."""
+        return self.run_batch(texts, True, watch)
 
     def encode_pieces(self, list pieces):
         """Ranks of pieces split elsewhere (the regex path for patterns without a scanner)."""

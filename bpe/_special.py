@@ -46,6 +46,43 @@ def raise_disallowed_special_token(token: str) -> NoReturn:
     )
 
 
+def check_each(texts, disallowed_special) -> None:
+    """Raise for the first disallowed special token in any of ``texts``. What the texts
+    share (the tokens' common start, their regex) is worked out once."""
+    if not disallowed_special:
+        return
+    disallowed_special = frozenset(disallowed_special)  # the same object when it is one
+    prefix = common_prefix(disallowed_special)
+    first = prefix[:1]
+    for text in texts:
+        # a memchr for the first character, then the whole start: most texts stop here
+        if first in text and prefix in text:
+            if match := special_token_regex(disallowed_special).search(text):
+                raise_disallowed_special_token(match.group())
+
+
+def watch_for(disallowed: frozenset[str]) -> bytes:
+    """The UTF-8 that the compiled batch calls mark the texts holding (the tokens' shared
+    start), or b"" when there is none to look for: no token, no start they share, or a
+    lone surrogate in it (which fix_surrogates would take out of the texts)."""
+    try:
+        return common_prefix(disallowed).encode("utf-8")
+    except UnicodeEncodeError:
+        return b""
+
+
+def refuse_marked(texts, parts: list, disallowed: frozenset[str]) -> None:
+    """Raise for the first disallowed token in the texts the parts of a compiled batch
+    marked (each part's last item: indices into its own texts, whose count is the length
+    of the item before it), in the texts' order."""
+    start = 0
+    for part in parts:
+        for k in part[-1]:
+            if match := special_token_regex(disallowed).search(texts[start + k]):
+                raise_disallowed_special_token(match.group())
+        start += len(part[-2])
+
+
 def fix_surrogates(text: str) -> str:
     """What tiktoken does with text that is not valid Unicode: paired surrogates become the
     character they encode, lone ones become U+FFFD.

@@ -255,6 +255,62 @@ def test_default_encode_shortcut_matches_the_full_check(special, text):
         assert enc.encode(text) == expected
 
 
+@pytest.mark.parametrize("special", _SPECIAL_SETS, ids=["shared start", "no shared start", "none"])
+@given(st.lists(st.tuples(st.text(alphabet="<|ab>xy z\u00e9\U0001f600", max_size=20),
+                          st.sampled_from(["", "", "<|a|>", "<|b|>", "x", "<y>", "<|a", "<|"]),
+                          st.text(alphabet="<|ab>xy z\u00e9", max_size=8)).map("".join), max_size=12),
+       st.sampled_from([1, 2]))
+@settings(max_examples=300, deadline=None)
+def test_batch_refusals_match_the_full_check_of_each_text(special, texts, threads):
+    """The compiled batches look for the disallowed tokens' shared start in each thread, on
+    the texts' UTF-8, and search only the texts that hold it: they must refuse the first
+    token the full check of each text in turn refuses (whichever part of the batch holds
+    it), and give that check's ids otherwise. With no shared start every text is checked
+    in Python first."""
+    enc = bpe.Encoding("bytes", pat_str=bpe.patterns.O200K_PATTERN,
+                       mergeable_ranks={bytes([b]): b for b in range(256)}, special_tokens=special)
+    assert enc._fast_path(set())  # the compiled scanner, so the compiled batches run
+    full = frozenset(special)
+    expected, error = [], None
+    for text in texts:
+        try:
+            expected.append(enc.encode(text, disallowed_special=full))
+        except ValueError as e:
+            error = str(e)
+            break
+    for call in (enc.encode_batch_to_numpy, enc.count_batch):
+        if error is not None:
+            with pytest.raises(ValueError) as got:
+                call(texts, num_threads=threads)
+            assert str(got.value) == error
+    if error is None:
+        ids, offsets = enc.encode_batch_to_numpy(texts, num_threads=threads)
+        assert [ids[offsets[k] : offsets[k + 1]].tolist() for k in range(len(texts))] == expected
+        assert enc.count_batch(texts, num_threads=threads) == [len(e) for e in expected]
+
+
+def test_batches_refuse_the_first_disallowed_token_of_the_batch(pair):
+    # Texts that hold the tokens' shared start but no token, in 2-byte and 4-byte strs, go
+    # through; the first token refused is the batch's first, in order, on any thread count.
+    enc, tk = pair
+    near = ["中文 <|endof nothing", "plain <| x", "\U0001f600 <|endoftex|>"] * 7
+    # the first token past the middle, so that on two threads it is in the second part
+    batch = near * 2 + ["ü <|endofprompt|> then <|endoftext|>"] + near + ["<|endoftext|>"]
+    for threads in (1, 2, 3):
+        for call in (enc.encode_batch_to_numpy, enc.count_batch):
+            with pytest.raises(ValueError, match=r"'<\|endofprompt\|>'"):
+                call(batch, num_threads=threads)
+        # refusing only <|endofprompt|>: <|endoftext|> is ordinary text
+        only = {"<|endofprompt|>"}
+        tail = batch[2 * len(near) + 1 :]
+        want = [tk.encode(t, disallowed_special=only) for t in tail]
+        ids, offsets = enc.encode_batch_to_numpy(tail, num_threads=threads, disallowed_special=only)
+        assert [ids[offsets[k] : offsets[k + 1]].tolist() for k in range(len(tail))] == want
+        assert enc.count_batch(tail, num_threads=threads, disallowed_special=only) == [len(w) for w in want]
+        with pytest.raises(ValueError, match=r"'<\|endofprompt\|>'"):
+            enc.count_batch(batch, num_threads=threads, disallowed_special=only)
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
 # Python 3.12+ warns on any fork of a process with threads: forking one is what this tests
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
